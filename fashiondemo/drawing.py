@@ -45,7 +45,7 @@ def distinct_colours(n: int) -> np.ndarray:
     """
     out = np.empty((n, 3), dtype=np.uint8)
     for i in range(n):
-        hue = (0.11 + i * 0.618033988749895) % 1.0
+        hue = (0.58 + i * 0.618033988749895) % 1.0  # start at blue: the box prompt is yellow
         value = 0.95 if i % 2 == 0 else 0.75
         out[i] = [round(255 * c) for c in colorsys.hsv_to_rgb(hue, 0.85, value)]
     return out
