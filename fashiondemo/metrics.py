@@ -17,8 +17,8 @@ import numpy as np
 
 from fashiondemo.classes import IGNORE_INDEX, NUM_CLASSES
 
-# Label maps of up to 256 values (uint8) are counted on a 256x256 grid: gt * 256 + pred fits uint16 exactly,
-# so no masking pass is needed, and the ignore row and out-of-range rows/columns are read off the counts.
+# Label maps whose values fit a byte are counted on a 256x256 grid: gt * 256 + pred fits uint16 exactly, so no
+# masking pass is needed, and the ignore row and out-of-range rows/columns are read off the counts.
 _GRID = 256
 
 
@@ -32,48 +32,57 @@ def _check_pair(pred: np.ndarray, gt: np.ndarray) -> None:
         raise ValueError(f"pred and gt shapes differ: pred {pred.shape} vs gt {gt.shape}")
 
 
+def _is_unsigned_byte(arr: np.ndarray) -> bool:
+    return arr.dtype == np.uint8 or arr.dtype == np.bool_
+
+
 def _pair_counts(pred: np.ndarray, gt: np.ndarray, num_classes: int, ignore_index: int) -> np.ndarray:
     """(num_classes, num_classes) int64 counts, rows = GT, columns = prediction; validates the values."""
     _check_pair(pred, gt)
     if pred.size == 0:
         return np.zeros((num_classes, num_classes), dtype=np.int64)
-    small = (
-        num_classes <= _GRID
-        and pred.dtype.itemsize == 1
-        and gt.dtype.itemsize == 1
-        and pred.dtype != np.int8
-        and gt.dtype != np.int8
-        and 0 <= ignore_index < _GRID
-    )
-    if small:
-        flat = gt.astype(np.uint16).ravel()
-        flat <<= 8  # * _GRID, in place
-        flat |= pred.ravel().view(np.uint8)
-        grid = np.bincount(flat, minlength=_GRID * _GRID).reshape(_GRID, _GRID)
-        labelled = np.ones(_GRID, dtype=bool)
-        labelled[ignore_index] = False
-        bad_gt = np.flatnonzero(grid[num_classes:].sum(axis=1) * labelled[num_classes:])
-        if bad_gt.size:
-            raise ValueError(_gt_range_message(num_classes + int(bad_gt[0]), num_classes, ignore_index))
-        bad_pred = np.flatnonzero(grid[:, num_classes:].sum(axis=0))
-        if bad_pred.size:
-            raise ValueError(f"pred holds label {num_classes + bad_pred[0]}: expected 0..{num_classes - 1}")
-        return grid[:num_classes, :num_classes].astype(np.int64)
+    if not _is_unsigned_byte(pred):
+        pmin, pmax = int(pred.min()), int(pred.max())
+        if pmin < 0 or pmax >= num_classes:
+            raise ValueError(f"pred holds label {pmin if pmin < 0 else pmax}: expected 0..{num_classes - 1}")
+    if num_classes <= _GRID and 0 <= ignore_index < _GRID:
+        # Wider dtypes (e.g. int64 maps from torch) whose values fit a byte take the byte path: two casts
+        # cost far less than masking out ignore pixels (measured ~1.3 vs ~2-11 ms on a 512x512 int64 pair).
+        if not _is_unsigned_byte(gt) and int(gt.min()) >= 0 and int(gt.max()) < _GRID:
+            gt = gt.astype(np.uint8)
+        if _is_unsigned_byte(gt):
+            return _grid_counts(pred.astype(np.uint8, copy=False), gt, num_classes, ignore_index)
+    return _masked_counts(pred, gt, num_classes, ignore_index)
 
-    # General path (wider dtypes, e.g. int64 maps from torch): validate ranges, drop ignore, count pairs.
-    pred_flat, gt_flat = pred.ravel(), gt.ravel()
-    pmin, pmax = int(pred_flat.min()), int(pred_flat.max())
-    if pmin < 0 or pmax >= num_classes:
-        bad = pmin if pmin < 0 else pmax
-        raise ValueError(f"pred holds label {bad}: expected 0..{num_classes - 1}")
-    keep = gt_flat != ignore_index
-    gt_kept = gt_flat[keep].astype(np.int64)
+
+def _grid_counts(pred: np.ndarray, gt: np.ndarray, num_classes: int, ignore_index: int) -> np.ndarray:
+    """Byte maps counted on a 256x256 grid; GT rows other than 0..num_classes-1 and ignore are an error."""
+    flat = gt.astype(np.uint16).ravel()
+    flat <<= 8  # * _GRID, in place
+    flat |= pred.ravel().view(np.uint8)
+    grid = np.bincount(flat, minlength=_GRID * _GRID).reshape(_GRID, _GRID)
+    labelled = np.ones(_GRID, dtype=bool)
+    labelled[ignore_index] = False
+    bad_gt = np.flatnonzero(grid[num_classes:].sum(axis=1) * labelled[num_classes:])
+    if bad_gt.size:
+        raise ValueError(_gt_range_message(num_classes + int(bad_gt[0]), num_classes, ignore_index))
+    bad_pred = np.flatnonzero(grid[:, num_classes:].sum(axis=0))
+    if bad_pred.size:
+        raise ValueError(f"pred holds label {num_classes + bad_pred[0]}: expected 0..{num_classes - 1}")
+    return grid[:num_classes, :num_classes].astype(np.int64)
+
+
+def _masked_counts(pred: np.ndarray, gt: np.ndarray, num_classes: int, ignore_index: int) -> np.ndarray:
+    """General path (labels beyond a byte, a negative ignore, ...): drop ignore, check values, count pairs."""
+    if int(pred.max()) >= num_classes:
+        raise ValueError(f"pred holds label {int(pred.max())}: expected 0..{num_classes - 1}")
+    keep = gt.ravel() != ignore_index
+    gt_kept = gt.ravel()[keep].astype(np.int64)
     if gt_kept.size:
         gmin, gmax = int(gt_kept.min()), int(gt_kept.max())
         if gmin < 0 or gmax >= num_classes:
-            bad = gmin if gmin < 0 else gmax
-            raise ValueError(_gt_range_message(bad, num_classes, ignore_index))
-    flat = gt_kept * num_classes + pred_flat[keep].astype(np.int64)
+            raise ValueError(_gt_range_message(gmin if gmin < 0 else gmax, num_classes, ignore_index))
+    flat = gt_kept * num_classes + pred.ravel()[keep].astype(np.int64)
     return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 

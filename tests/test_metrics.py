@@ -119,6 +119,20 @@ def test_dtypes_agree(dtype):
     np.testing.assert_array_equal(base, other)
 
 
+def test_general_path_matches_direct_count():
+    """Labels beyond a byte and a negative ignore take the masked path; checked against a direct count."""
+    rng = np.random.default_rng(5)
+    gt = rng.integers(-1, 300, size=(40, 30))
+    pred = rng.integers(0, 300, size=(40, 30))
+    expected = np.zeros((300, 300), dtype=np.int64)
+    for g, p in zip(gt.ravel(), pred.ravel(), strict=True):
+        if g != -1:
+            expected[g, p] += 1
+    np.testing.assert_array_equal(ConfusionMatrix(300, ignore_index=-1).update(pred, gt).matrix, expected)
+    with pytest.raises(ValueError, match="pred holds label 47"):
+        ConfusionMatrix(ignore_index=-1).update(np.full((2, 2), 47, np.uint8), np.zeros((2, 2), np.uint8))
+
+
 def test_merge_equals_one_pass():
     pairs = random_pairs(seed=3)
     a, b = accumulate(pairs[:2]), accumulate(pairs[2:])
