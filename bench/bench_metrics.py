@@ -221,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
 
     doc = {
         "benchmark": "metric accumulation: ConfusionMatrix vs mmseg IoUMetric (process + compute_metrics)",
-        "command": "python bench/bench_metrics.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": " ".join(
+            ["python", "bench/bench_metrics.py", *(argv if argv is not None else sys.argv[1:])]
+        ),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
         "setup": {"images": args.images, "size": args.size, "classes": NUM_CLASSES, "repeats": args.repeats},

@@ -202,3 +202,23 @@ def test_seed_table_means(seed_table_rows):
     # The plain means of the 47 CSV rows, computed independently of the reader.
     assert table.m_iou == pytest.approx(np.mean([float(r["IoU"]) for r in seed_table_rows]))
     assert len(seed_table_rows) == NUM_CLASSES
+
+
+def test_bench_script_runs_and_checks_agreement(tmp_path):
+    """bench/bench_metrics.py at toy size: it must run, agree with mmseg, and write its JSON.
+
+    A subprocess, because the bench sets torch's thread count and mmengine's log level for its process."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "bench_metrics.py"
+    out = tmp_path / "metrics.json"
+    args = ["--images", "3", "--size", "64", "--repeats", "1", "--out", str(out)]
+    run = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "identical:" in run.stdout
+    doc = json.loads(out.read_text())
+    assert [r["dtype"] for r in doc["results"]] == ["uint8", "int64"]
+    assert max(doc["agreement"]["uint8"]["max_abs_diff"].values()) <= 1e-6
