@@ -52,7 +52,10 @@ def _open(source: str | os.PathLike | bytes) -> Image.Image:
     except UnidentifiedImageError:
         raise ImageLoadError(f"{where}: not an image (Pillow recognises no image format in it)") from None
     except Image.DecompressionBombError as exc:
-        raise ImageLoadError(f"{where}: refused as a decompression bomb ({exc})") from None
+        # Pillow's own check (at 2x its MAX_IMAGE_PIXELS) fires inside open(), before ours can.
+        raise ImageLoadError(
+            f"{where}: declares too many pixels, refused before decoding (possible decompression bomb; {exc})"
+        ) from None
     except OSError as exc:  # e.g. "Truncated File Read" when even the header is cut off
         raise ImageLoadError(f"{where}: cannot be opened, the file is truncated or corrupt ({exc})") from None
 
