@@ -244,3 +244,12 @@ def test_load_image_checks_the_json_size(synthetic_dataset, tmp_path):
         split.load_image(wrong["id"])
     assert split.load_image(right["id"]).shape[:2] == split.semantic_map(right["id"]).shape
     assert split.image_id_of(right["file_name"]) == right["id"]
+
+
+def test_huge_coordinates_are_refused(tmp_path):
+    data = json.loads((MALFORMED / "polygon_nan.json").read_text())
+    data["annotations"][1]["segmentation"] = [[1e308, 0, 1e308, 1, 0, 1]]  # finite, but sums to inf
+    data["categories"] = CATEGORIES
+    (tmp_path / "huge.json").write_text(json.dumps(data))
+    with pytest.raises(AnnotationError, match=r"annotation 7 .* coordinates far too large"):
+        FashionpediaSplit(tmp_path / "huge.json", tmp_path)

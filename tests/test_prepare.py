@@ -135,3 +135,23 @@ def test_cli_reports_a_broken_image_and_converts_the_rest(small_copy, tmp_path):
     assert "prepare train: 3 written, 0 already done, 1 failed" in result.stdout
     assert f"failed: {broken.name}" in result.stderr and "truncated" in result.stderr
     assert len(list((tmp_path / "out" / "ann_dir" / "train").glob("*.png"))) == 3
+
+
+def test_exif_rotated_source_is_written_upright_and_aligned(small_copy, tmp_path):
+    split = FashionpediaSplit(small_copy / TRAIN_JSON, small_copy / "train")
+    image_id = split.image_ids[0]
+    upright = split.load_image(image_id)
+    # Store the pixels turned 90 degrees counter-clockwise with EXIF orientation 6 ("turn clockwise to view"),
+    # as phones do; the json keeps the upright size.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright))).save(
+        split.image_path(image_id), quality=95, exif=exif
+    )
+    out = tmp_path / "out"
+    assert prepare_split(small_copy / TRAIN_JSON, small_copy / "train", out).written == 4
+    stem = split.image_path(image_id).stem
+    written = Image.open(out / "img_dir" / "train" / f"{stem}.jpg")
+    assert written.getexif().get(0x0112) is None  # orientation baked into the pixels, no tag left to re-apply
+    assert np.abs(np.asarray(written).astype(int) - upright).mean() < 4
+    assert np.array_equal(_read(out / "ann_dir" / "train" / f"{stem}.png"), split.semantic_map(image_id))
