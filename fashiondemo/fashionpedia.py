@@ -28,11 +28,16 @@ from fashiondemo.images import load_rgb
 
 __all__ = ["AnnotationError", "FashionpediaSplit", "Instance", "paint_order"]
 
-# pycocotools 2.0.11's mask.decode warns on every call under numpy 2 (its C array type lacks the `copy`
-# keyword); the masks it returns are correct, so silence exactly that warning rather than flood test logs.
-warnings.filterwarnings(
-    "ignore", message="__array__ implementation doesn't accept a copy keyword", category=DeprecationWarning
-)
+PYCOCOTOOLS_NUMPY2_WARNING = "__array__ implementation doesn't accept a copy keyword"
+
+
+@contextlib.contextmanager
+def quiet_pycocotools():
+    """pycocotools 2.0.11's mask.decode warns on every call under numpy 2 (its C array type lacks the `copy`
+    keyword); the masks are correct, so silence exactly that warning, only around our own decode calls."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=PYCOCOTOOLS_NUMPY2_WARNING, category=DeprecationWarning)
+        yield
 
 
 @dataclass
@@ -170,7 +175,8 @@ class FashionpediaSplit:
         self.image_info(image_id)
         result = []
         for ann in self.coco.imgToAnns.get(image_id, []):
-            mask = self.coco.annToMask(ann).astype(bool)
+            with quiet_pycocotools():
+                mask = self.coco.annToMask(ann).astype(bool)
             bbox = ann.get("bbox")
             if not (isinstance(bbox, list) and len(bbox) == 4):
                 bbox = _mask_bbox(mask)

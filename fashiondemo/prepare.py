@@ -92,7 +92,7 @@ def _encode(array: np.ndarray, fmt: str) -> bytes:
     if fmt == "JPEG":
         Image.fromarray(array).save(buffer, format="JPEG", quality=JPEG_QUALITY)
     else:
-        Image.fromarray(array, mode="L").save(buffer, format="PNG", compress_level=6)
+        Image.fromarray(array).save(buffer, format="PNG", compress_level=6)  # uint8 HxW -> mode L
     return buffer.getvalue()
 
 

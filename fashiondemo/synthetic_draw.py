@@ -9,18 +9,11 @@ Masks are rasterized with pycocotools from the same polygons written to the json
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from pycocotools import mask as mask_utils
 
 from fashiondemo.classes import PALETTE
-
-# pycocotools 2.0.11's mask.decode warns on every call under numpy 2 (its C array type lacks the `copy`
-# keyword); the masks it returns are correct, so silence exactly that warning rather than flood test logs.
-warnings.filterwarnings(
-    "ignore", message="__array__ implementation doesn't accept a copy keyword", category=DeprecationWarning
-)
+from fashiondemo.fashionpedia import quiet_pycocotools
 
 PATTERNS = ("plain", "horizontal stripes", "vertical stripes", "checks", "dots")
 SKIN_TONES = np.array([(241, 194, 167), (224, 172, 105), (198, 134, 66), (141, 85, 36), (92, 56, 30)], float)
@@ -34,7 +27,8 @@ def pattern_of(category_id: int) -> str:
 def polygons_mask(polygons: list[list[float]], height: int, width: int) -> np.ndarray:
     """Union of flat [x0, y0, x1, y1, ...] polygons (pixels) -> HxW bool, decoded by pycocotools."""
     rles = mask_utils.frPyObjects(polygons, height, width)
-    return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
+    with quiet_pycocotools():
+        return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
 
 
 def _texture(category_id: int, height: int, width: int, offset: tuple[int, int]) -> np.ndarray:

@@ -14,7 +14,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from fashiondemo.classes import FASHIONPEDIA_CATEGORIES, IGNORE_INDEX
-from fashiondemo.fashionpedia import AnnotationError, FashionpediaSplit, paint_order
+from fashiondemo.fashionpedia import AnnotationError, FashionpediaSplit, paint_order, quiet_pycocotools
 from fashiondemo.fashionpedia_validate import decode_compressed_counts
 from fashiondemo.images import ImageLoadError
 
@@ -220,7 +220,8 @@ def test_instance_masks_agree_with_pycocotools_and_an_independent_rle_decode(syn
         info = split.image_info(image_id)
         for inst in split.instances(image_id):
             ann = split.coco.anns[inst.ann_id]
-            assert np.array_equal(inst.mask, split.coco.annToMask(ann).astype(bool))
+            with quiet_pycocotools():
+                assert np.array_equal(inst.mask, split.coco.annToMask(ann).astype(bool))
             counts = ann["segmentation"]["counts"] if isinstance(ann["segmentation"], dict) else None
             if counts is not None:
                 runs = decode_compressed_counts(counts) if isinstance(counts, str) else counts

@@ -107,7 +107,7 @@ def test_not_an_image_and_missing_file(tmp_path):
 
 def test_sixteen_bit_png_is_scaled_not_clipped():
     values = np.array([[0, 257, 32896, 65535]], dtype=np.uint16)
-    data = _encode(Image.fromarray(values, mode="I;16"), "PNG")
+    data = _encode(Image.fromarray(values), "PNG")
     rgb = load_rgb(data)
     assert rgb.shape == (1, 4, 3)
     assert rgb[0, :, 0].tolist() == [0, 1, 128, 255]
