@@ -121,7 +121,7 @@ def size_table_markdown(stats: SizeStats, title: str) -> str:
             f"{values['max']:.0f}",
             f"{values['min']:.0f}",
             f"{values['mean']:.1f}",
-            f"{values['median']:.0f}",
+            f"{values['median']:.1f}",
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [

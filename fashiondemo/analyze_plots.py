@@ -57,7 +57,9 @@ def plot_size_distribution(sizes: np.ndarray, path: Path, title: str) -> None:
     right = fig.add_subplot(grid[1, 1], sharey=ax)
     widths, heights = sizes[:, 0], sizes[:, 1]
     alpha = 0.7 if len(sizes) < 500 else 0.15
-    ax.scatter(widths, heights, s=12, alpha=alpha, color="tab:blue", edgecolors="none")
+    ax.scatter(
+        widths, heights, s=12 if len(sizes) >= 100 else 30, alpha=alpha, color="tab:blue", edgecolors="none"
+    )
     if len(sizes):
         limit = max(widths.max(), heights.max()) * 1.05
         ax.plot([0, limit], [0, limit], color="0.6", linestyle="--", linewidth=0.8, label="square")
