@@ -94,7 +94,10 @@ class FashionpediaSplit:
             raise AnnotationError(f"{self.ann_path}: not a COCO instances file (no 'images' list)")
         if not isinstance(raw.get("annotations"), list):
             raise AnnotationError(f"{self.ann_path}: not a COCO instances file (no 'annotations' list)")
-        check_categories(raw.get("categories"))
+        try:
+            check_categories(raw.get("categories"))
+        except AnnotationError as exc:
+            raise AnnotationError(f"{self.ann_path.name}: {exc}") from None
         self.info = raw.get("info", {})
         self.attributes = {a["id"]: a["name"] for a in raw.get("attributes", []) if "id" in a and "name" in a}
         self.coco = self._build_coco(raw)

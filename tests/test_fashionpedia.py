@@ -45,7 +45,7 @@ BAD_IMAGES = {
     "image_missing_height": r"image 2: has invalid height None",
 }
 BAD_CATEGORIES = {
-    "categories_48": r"the json has 48 categories, Fashionpedia 2020 has 46",
+    "categories_48": r"categories_48.json: the json has 48 categories, Fashionpedia 2020 has 46",
     "categories_swapped_names": r"category id 31 is named 'pocket' in the json but 'sleeve'",
 }
 
