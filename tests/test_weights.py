@@ -180,12 +180,11 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     target = tmp_path / "a.json"
     target.write_text("old")
 
-    class Boom:
-        def __str__(self):
-            raise RuntimeError
+    class NotBytes:
+        pass
 
     with pytest.raises(TypeError):
-        digests.atomic_write_text(target, Boom())  # write() refuses a non-str mid-way
+        digests.atomic_write_bytes(target, NotBytes())  # fails after the temp file exists
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
 
