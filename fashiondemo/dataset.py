@@ -41,12 +41,12 @@ def limited_size(height: int, width: int, max_side: int) -> tuple[int, int]:
     """(height, width) after shrinking so the long side is at most ``max_side``; never enlarges.
 
     Rounds like mmcv's ``imrescale`` (``int(side * scale + 0.5)``), so the inference wrapper and the mmseg
-    test pipeline agree on the resized shape to the pixel.
+    test pipeline agree on the resized shape to the pixel; a side never drops below 1 (e.g. 10000x3 images).
     """
     if max_side <= 0 or max(height, width) <= max_side:
         return height, width
     scale = max_side / max(height, width)
-    return int(height * scale + 0.5), int(width * scale + 0.5)
+    return max(1, int(height * scale + 0.5)), max(1, int(width * scale + 0.5))
 
 
 @TRANSFORMS.register_module()
