@@ -53,7 +53,8 @@ def parse_config(argv: list[str]) -> tuple[AppConfig, argparse.Namespace]:
     parser.add_argument(
         "--sam-variant",
         default=os.getenv("FASHIONDEMO_SAM_VARIANT", "vit_b"),
-        choices=("vit_b", "vit_l", "vit_h"),
+        choices=("vit_b", "vit_l", "vit_h", "vit_tiny_test"),
+        help="SAM image encoder; vit_tiny_test is a 2-block test-only encoder (needs --random-weights)",
     )
     parser.add_argument("--sam-checkpoint", default=None, help="SAM checkpoint path/URL (default: official)")
     parser.add_argument("--sam-precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
@@ -71,6 +72,8 @@ def parse_config(argv: list[str]) -> tuple[AppConfig, argparse.Namespace]:
     parser.add_argument("--host", default=None, help="default: GRADIO_SERVER_NAME or 127.0.0.1")
     parser.add_argument("--port", type=int, default=None, help="default: GRADIO_SERVER_PORT or 7860")
     args = parser.parse_args(argv)
+    if args.sam_variant == "vit_tiny_test" and not args.random_weights:
+        parser.error("--sam-variant vit_tiny_test exists only for tests: add --random-weights")
     auto_download = not args.no_download and os.getenv("FASHIONDEMO_AUTO_DOWNLOAD", "1") not in ("0", "false")
     config = AppConfig(
         random_weights=args.random_weights or os.getenv("FASHIONDEMO_RANDOM_WEIGHTS") == "1",

@@ -44,3 +44,14 @@ def prepared_dataset(synthetic_dataset, tmp_path_factory) -> Path:
         summary = prepare_split(synthetic_dataset / json_name, synthetic_dataset / folder, out, max_side=1024)
         assert not summary.failed, summary.failed
     return out
+
+
+# The app in a subprocess with random weights and no downloads (tests/appserver.py), shared by client and
+# browser tests: one model load per test session.
+@pytest.fixture(scope="session")
+def random_app(tmp_path_factory):
+    from appserver import running_app
+
+    env = {"FASHIONDEMO_CHECKPOINT_DIR": str(tmp_path_factory.mktemp("no-checkpoints"))}
+    with running_app("--random-weights", "--no-download", env=env) as app:
+        yield app
