@@ -258,8 +258,15 @@ with gr.Blocks(title="fashiondemo: OCRNet vs SAM vs Fashionpedia", delete_cache=
     status_md = gr.Markdown(HUB.status_markdown(), elem_id="model-status")
     with gr.Row():
         with gr.Column(scale=1):
+            # image_mode=None: Gradio passes the file on as uploaded. Its default ("RGB") decodes and
+            # converts it first: alpha dropped (black, not white), 16-bit clipped, bombs decoded
+            # before our size check.
             upload = gr.Image(
-                label="Upload a photo", type="filepath", sources=["upload", "clipboard"], height=220
+                label="Upload a photo",
+                type="filepath",
+                image_mode=None,
+                sources=["upload", "clipboard"],
+                height=220,
             )
         with gr.Column(scale=2):
             gallery = gr.Gallery(
@@ -409,7 +416,7 @@ with gr.Blocks(title="fashiondemo: OCRNet vs SAM vs Fashionpedia", delete_cache=
     # Named API endpoints for gradio_client (documented in README). `source` = "" (use the uploaded file),
     # a bundled example name ("synthetic #1001", "photo: astronaut_eileen_collins") or "fashionpedia:<id>".
     with gr.Group(visible=False):
-        api_image = gr.Image(type="filepath", label="image")
+        api_image = gr.Image(type="filepath", image_mode=None, label="image")  # as uploaded: see `upload`
         api_source = gr.Textbox(label="source")
         api_prompts = gr.Textbox(label="prompts JSON")
         api_labels = gr.Image(format="png", label="label map (uint8 PNG)", image_mode="L")
