@@ -70,6 +70,12 @@ def training_checkpoint_globals():
         yield
 
 
+def _is_disallowed_object(message: str) -> bool:
+    """Whether torch's weights-only unpickler stopped at an object it may not build (vs. garbage bytes)."""
+    lowered = message.lower()
+    return any(word in lowered for word in ("global", "reduce", "not allowed", "unsupported class"))
+
+
 def _refusal(path: Path, exc: pickle.UnpicklingError) -> UnsafeCheckpointError:
     detail = str(exc).strip().splitlines()
     hint = next(
@@ -105,9 +111,12 @@ def safe_torch_load(path: str | os.PathLike, *, training: bool = False, map_loca
         with guard:
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Weights only load failed" in str(exc):
+        if _is_disallowed_object(str(exc)):
             raise _refusal(path, exc) from exc
-        raise CorruptCheckpointError(f"checkpoint {path} is unreadable: {exc}") from exc
+        detail = str(exc).splitlines()[-1] if str(exc) else type(exc).__name__
+        raise CorruptCheckpointError(
+            f"checkpoint {path} is unreadable (damaged or not a torch checkpoint): {detail}"
+        ) from exc
     except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
         raise CorruptCheckpointError(
             f"checkpoint {path} is unreadable (truncated, damaged or not a torch checkpoint): {exc}"

@@ -276,8 +276,6 @@ def _check_classes(meta: dict, path: Path) -> None:
 
 def _build_network(model_cfg: dict, state_dict: dict | None, *, random_init: bool):
     """mmseg's segmentor from a model config; weights from ``state_dict`` or mmseg's random init."""
-    import torch
-    from mmengine.logging import MMLogger
     from mmseg.registry import MODELS
 
     from fashiondemo.model_configs import replace_sync_bn
@@ -288,14 +286,22 @@ def _build_network(model_cfg: dict, state_dict: dict | None, *, random_init: boo
     if state_dict is not None:
         model.load_state_dict(state_dict, strict=True)
     elif random_init:
-        # mmseg's own initialisation (Kaiming, normal heads) from a fixed seed, without its per-tensor log.
-        logger = MMLogger.get_current_instance()
-        level = logger.level
-        logger.setLevel(logging.WARNING)
-        try:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)
-                model.init_weights()
-        finally:
-            logger.setLevel(level)
+        init_random_weights(model)
     return model
+
+
+def init_random_weights(model, seed: int = 0) -> None:
+    """mmseg's own initialisation (Kaiming convs, normal heads) from a fixed seed, without its per-tensor log
+    and without touching the caller's random state."""
+    import torch
+    from mmengine.logging import MMLogger
+
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model.init_weights()
+    finally:
+        logger.setLevel(level)
