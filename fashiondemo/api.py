@@ -68,7 +68,10 @@ def load_record(
         if source.startswith("fashionpedia:"):
             if fashionpedia is None:
                 raise handlers.UserError("no Fashionpedia root configured (--fashionpedia-root)")
-            return fashionpedia.load(int(source.removeprefix("fashionpedia:")))
+            ident = source.removeprefix("fashionpedia:").strip()
+            if not ident.isdigit():
+                raise handlers.UserError(f"source {source!r}: expected fashionpedia:<image id>, a number")
+            return fashionpedia.load(int(ident))
         if source:
             return examples.load(source)
         if not image_path:

@@ -74,7 +74,9 @@ class FashionpediaSplit:
         ann_path: an ``instances_attributes_{train,val}2020.json`` (or a synthetic one in the same format).
         image_dir: the folder holding the images named by each entry's ``file_name``.
         strict: raise `AnnotationError` at the first bad entry (default); with False, skip bad entries and
-            count them in ``.skipped`` (reason -> count) and ``.skipped_ids`` (reason -> ids).
+            count them in ``.skipped`` (reason -> count) and ``.skipped_ids`` (reason -> ids); per image,
+            ``.skipped_images`` (dropped image id -> why) and ``.skipped_by_image`` (image id -> reason ->
+            count of its skipped annotations), so a viewer can say which ground truth is incomplete.
     """
 
     def __init__(self, ann_path: str | os.PathLike, image_dir: str | os.PathLike, *, strict: bool = True):
@@ -83,6 +85,8 @@ class FashionpediaSplit:
         self.strict = strict
         self.skipped: Counter[str] = Counter()
         self.skipped_ids: dict[str, list[int]] = {}
+        self.skipped_images: dict[int, str] = {}
+        self.skipped_by_image: dict[int, Counter[str]] = {}
         try:
             with open(self.ann_path, encoding="utf-8") as f:
                 raw = json.load(f)
@@ -103,6 +107,16 @@ class FashionpediaSplit:
         self.coco = self._build_coco(raw)
         self.image_ids: list[int] = sorted(self.coco.imgs)
         self._by_file_name = {img["file_name"]: img_id for img_id, img in self.coco.imgs.items()}
+
+    def skipped_note(self, image_id: int) -> str:
+        """'' or e.g. '2 malformed annotations skipped (bad_polygon, bad_rle): ground truth incomplete'."""
+        reasons = self.skipped_by_image.get(image_id)
+        if not reasons:
+            return ""
+        count = sum(reasons.values())
+        plural = "s" if count > 1 else ""
+        why = ", ".join(sorted(reasons))
+        return f"{count} malformed annotation{plural} skipped ({why}): ground truth incomplete"
 
     def _reject(self, reason: str, message: str, ident: int | None) -> None:
         if self.strict:
@@ -125,6 +139,8 @@ class FashionpediaSplit:
                 images[ident] = image
                 continue
             self._reject(problem_reason, f"image {ident}: {message}", ident)
+            if problem is not None and isinstance(ident, int) and not isinstance(ident, bool):
+                self.skipped_images[ident] = message
         annotations, seen = [], set()
         for ann in raw["annotations"]:
             problem = check_annotation(ann, images, seen)
@@ -134,6 +150,8 @@ class FashionpediaSplit:
                 self._reject(
                     problem.reason, f"annotation {ident} (image {image_id}): {problem.message}", ident
                 )
+                if isinstance(image_id, int) and image_id in images:  # lenient: that image's GT lacks it
+                    self.skipped_by_image.setdefault(image_id, Counter())[problem.reason] += 1
                 continue
             seen.add(ann["id"])
             annotations.append(ann)

@@ -41,11 +41,13 @@ class ImageRecord:
 def record_from_split(split: FashionpediaSplit, image_id: int, origin: str) -> ImageRecord:
     """Image + GT map + instances of one entry of a Fashionpedia-format split."""
     info = split.image_info(image_id)
-    gt = GroundTruth(split.semantic_map(image_id), split.instances(image_id), f"{origin} #{image_id}")
+    note = split.skipped_note(image_id)  # a lenient split drops malformed annotations: say so with the GT
+    note = f"; {note}" if note else ""
+    gt = GroundTruth(split.semantic_map(image_id), split.instances(image_id), f"{origin} #{image_id}{note}")
     return ImageRecord(
         split.load_image(image_id),
         gt,
-        f"{origin} #{image_id} ({info['file_name']})",
+        f"{origin} #{image_id} ({info['file_name']}{note})",
         split.image_path(image_id),
     )
 
@@ -90,6 +92,9 @@ class FashionpediaBrowser:
             raise ValueError(f"{self.root / VAL_JSON} lists no usable images")
         if image_id is None:
             image_id = (rng or random).choice(split.image_ids)
+        if int(image_id) in split.skipped_images:
+            why = split.skipped_images[int(image_id)]
+            raise ValueError(f"image id {image_id} is malformed in {split.ann_path.name}, skipped: {why}")
         if int(image_id) not in split.coco.imgs:
             first, last = split.image_ids[0], split.image_ids[-1]
             raise ValueError(f"image id {image_id} is not in {self.origin} (ids {first}..{last})")
