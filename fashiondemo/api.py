@@ -35,6 +35,8 @@ def parse_prompts(text: str | dict | None) -> tuple[Prompts, bool]:
             text = json.loads(text)
         except json.JSONDecodeError as exc:
             raise handlers.UserError(f"prompts are not valid JSON: {exc}") from exc
+        except RecursionError as exc:  # e.g. "[[[[..." 50,000 deep: fits the size limit, breaks the parser
+            raise handlers.UserError("prompts are not valid JSON: nested too deeply") from exc
     if not isinstance(text, dict):
         raise handlers.UserError('prompts must be a JSON object like {"points": [[x, y]], "labels": [1]}')
     unknown = set(text) - {"points", "labels", "box", "multimask"}
