@@ -178,13 +178,13 @@ def test_chunked_upload_over_the_limit_is_413(app):
 
 # ---- queue ----------------------------------------------------------------------------------------------
 def test_full_queue_is_a_clean_refusal(app, tmp_path):
-    """FASHIONDEMO_QUEUE_SIZE=1 and six OCRNet requests at once on a 1024 px image (seconds each, one at a
+    """FASHIONDEMO_QUEUE_SIZE=1 and six OCRNet requests at once on a 640 px image (seconds each, one at a
     time): one runs, at most one waits, the rest get Gradio's queue-full refusal, never another error; the
     server then serves normally."""
     from gradio_client import Client, handle_file
     from gradio_client.utils import QueueError
 
-    ys, xs = np.mgrid[0:1024, 0:1024]
+    ys, xs = np.mgrid[0:640, 0:640]
     path = tmp_path / "big.png"
     Image.fromarray(np.stack([xs % 256, ys % 256, (xs + ys) % 256], -1).astype(np.uint8)).save(path)
     client = Client(app.url, verbose=False)
@@ -213,5 +213,5 @@ def test_full_queue_is_a_clean_refusal(app, tmp_path):
     assert len(refused) + len(served) == len(jobs), [o for o in outcomes if o not in refused + served]
     assert refused and served, outcomes
     assert all("Queue is full" in str(exc) for exc in refused)
-    assert all(info["height"] == info["width"] == 1024 for _, info in served)
+    assert all(info["height"] == info["width"] == 640 for _, info in served)
     _assert_serving(app)
