@@ -17,6 +17,7 @@ import gradio as gr
 
 from fashiondemo import api, exports, handlers
 from fashiondemo.classes import CLASS_NAMES
+from fashiondemo.model_flags import add_model_arguments, config_from_args
 from fashiondemo.services import AppConfig, ModelHub, ModelUnavailable
 from fashiondemo.session import CLICK_MODES, POSITIVE, Session
 from fashiondemo.sources import EXAMPLES_DIR, ExampleLibrary, FashionpediaBrowser, load_upload
@@ -34,36 +35,7 @@ CSS = """
 
 def parse_config(argv: list[str]) -> tuple[AppConfig, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--random-weights",
-        action="store_true",
-        help="random weights for both models (development/tests; outputs are labelled)",
-    )
-    parser.add_argument(
-        "--ocrnet-checkpoint",
-        default=os.getenv("FASHIONDEMO_OCRNET_CHECKPOINT"),
-        help="exported OCRNet checkpoint: path, http(s) URL or hf://owner/repo/file",
-    )
-    parser.add_argument(
-        "--ocrnet-infer-size",
-        type=int,
-        default=1024,
-        help="long side OCRNet runs at (never enlarges); 512 is ~4x faster on CPU",
-    )
-    parser.add_argument(
-        "--sam-variant",
-        default=os.getenv("FASHIONDEMO_SAM_VARIANT", "vit_b"),
-        choices=("vit_b", "vit_l", "vit_h", "vit_tiny_test"),
-        help="SAM image encoder; vit_tiny_test is a 2-block test-only encoder (needs --random-weights)",
-    )
-    parser.add_argument("--sam-checkpoint", default=None, help="SAM checkpoint path/URL (default: official)")
-    parser.add_argument("--sam-precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
-    parser.add_argument("--device", default=os.getenv("FASHIONDEMO_DEVICE"), help="cpu, cuda, cuda:1, mps")
-    parser.add_argument(
-        "--no-download",
-        action="store_true",
-        help="never download weights (offline use); panels say what is missing",
-    )
+    add_model_arguments(parser)
     parser.add_argument(
         "--fashionpedia-root",
         default=os.getenv("FASHIONDEMO_FASHIONPEDIA_ROOT"),
@@ -72,21 +44,8 @@ def parse_config(argv: list[str]) -> tuple[AppConfig, argparse.Namespace]:
     parser.add_argument("--host", default=None, help="default: GRADIO_SERVER_NAME or 127.0.0.1")
     parser.add_argument("--port", type=int, default=None, help="default: GRADIO_SERVER_PORT or 7860")
     args = parser.parse_args(argv)
-    if args.sam_variant == "vit_tiny_test" and not args.random_weights:
-        parser.error("--sam-variant vit_tiny_test exists only for tests: add --random-weights")
-    auto_download = not args.no_download and os.getenv("FASHIONDEMO_AUTO_DOWNLOAD", "1") not in ("0", "false")
-    config = AppConfig(
-        random_weights=args.random_weights or os.getenv("FASHIONDEMO_RANDOM_WEIGHTS") == "1",
-        ocrnet_checkpoint=args.ocrnet_checkpoint,
-        ocrnet_infer_size=args.ocrnet_infer_size,
-        sam_variant=args.sam_variant,
-        sam_checkpoint=args.sam_checkpoint,
-        sam_precision=args.sam_precision,
-        device=args.device,
-        auto_download=auto_download,
-        fashionpedia_root=Path(args.fashionpedia_root) if args.fashionpedia_root else None,
-    )
-    return config, args
+    root = Path(args.fashionpedia_root) if args.fashionpedia_root else None
+    return config_from_args(parser, args, fashionpedia_root=root), args
 
 
 CONFIG, ARGS = parse_config(sys.argv[1:] if __name__ == "__main__" else [])

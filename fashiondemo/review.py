@@ -37,8 +37,9 @@ from fashiondemo import masks as mk
 from fashiondemo.fashionpedia import AnnotationError, FashionpediaSplit
 from fashiondemo.images import ImageLoadError
 from fashiondemo.metrics import ConfusionMatrix
+from fashiondemo.model_flags import add_model_arguments, config_from_args
 from fashiondemo.review_html import ModelNote, ReviewPage, ReviewRow, render_page
-from fashiondemo.services import READY, AppConfig, ModelHub, ModelSlot, ModelUnavailable
+from fashiondemo.services import READY, ModelHub, ModelSlot, ModelUnavailable
 from fashiondemo.sources import record_from_split
 
 EXIT_OK, EXIT_INPUT, EXIT_INCOMPLETE = 0, 1, 3
@@ -226,21 +227,6 @@ def _row_json(r: ReviewRow) -> dict:
     return {**{name: getattr(r, name) for name in fields}, "ocrnet": ocrnet, "sam_oracle": sam}
 
 
-def build_config(args: argparse.Namespace) -> AppConfig:
-    """The app's model configuration from this CLI's flags (same fields, same environment fallbacks)."""
-    return AppConfig(
-        random_weights=args.random_weights or os.getenv("FASHIONDEMO_RANDOM_WEIGHTS") == "1",
-        ocrnet_checkpoint=args.ocrnet_checkpoint,
-        ocrnet_infer_size=args.ocrnet_infer_size,
-        sam_variant=args.sam_variant,
-        sam_checkpoint=args.sam_checkpoint,
-        sam_precision=args.sam_precision,
-        device=args.device,
-        auto_download=not args.no_download
-        and os.getenv("FASHIONDEMO_AUTO_DOWNLOAD", "1") not in ("0", "false"),
-    )
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m fashiondemo.review", description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -250,28 +236,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, type=Path, help="output folder (review.html and friends)")
     parser.add_argument("--n", type=int, default=50, help="images to review (default 50)")
     parser.add_argument("--seed", type=int, default=0, help="which N images are drawn (default 0)")
-    parser.add_argument("--random-weights", action="store_true", help="both models untrained (labelled)")
-    parser.add_argument(
-        "--ocrnet-checkpoint", default=None, help="exported OCRNet checkpoint: path, URL, hf://"
-    )
-    parser.add_argument(
-        "--ocrnet-infer-size", type=int, default=1024, help="OCRNet's long side (default 1024)"
-    )
-    parser.add_argument(
-        "--sam-variant",
-        default=os.getenv("FASHIONDEMO_SAM_VARIANT", "vit_b"),
-        choices=("vit_b", "vit_l", "vit_h", "vit_tiny_test"),
-        help="SAM image encoder; vit_tiny_test is a test-only tiny encoder (needs --random-weights)",
-    )
-    parser.add_argument("--sam-checkpoint", default=None, help="SAM checkpoint path/URL (default: official)")
-    parser.add_argument("--sam-precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
-    parser.add_argument("--device", default=os.getenv("FASHIONDEMO_DEVICE"), help="cpu, cuda, cuda:1, mps")
-    parser.add_argument("--no-download", action="store_true", help="never download weights (offline)")
+    add_model_arguments(parser)
     args = parser.parse_args(argv)
-    if args.sam_variant == "vit_tiny_test" and not (
-        args.random_weights or os.getenv("FASHIONDEMO_RANDOM_WEIGHTS") == "1"
-    ):
-        parser.error("--sam-variant vit_tiny_test exists only for tests: add --random-weights")
+    args.config = config_from_args(parser, args)
     return args
 
 
@@ -377,7 +344,7 @@ def write_outputs(out: Path, page: ReviewPage, stats: dict) -> None:
 def run(args: argparse.Namespace, argv: list[str]) -> tuple[int, list[str]]:
     """Review the images and write the files; returns the exit status and the summary lines to print."""
     split, ids = open_split(args)
-    config = build_config(args)
+    config = args.config
     hub = ModelHub(config)
     rows, models, stats = review_all(split, ids, hub, args.out)
     facts = summary_facts(args, argv, split, rows, stats)

@@ -24,6 +24,7 @@ PURE_MODULES = [
     "fashiondemo.services",
     "fashiondemo.handlers",
     "fashiondemo.api",
+    "fashiondemo.model_flags",
     "fashiondemo.weights",
     "fashiondemo.sam_cache",
     "fashiondemo.sam_prompts",
