@@ -331,6 +331,14 @@ def test_truncated_official_checkpoint_is_refused(tmp_path, monkeypatch):
         SamSegmenter("vit_b").load()
 
 
+def test_wrong_hash_official_checkpoint_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASHIONDEMO_CHECKPOINT_DIR", str(tmp_path))
+    with open(tmp_path / "sam_vit_b_01ec64.pth", "wb") as f:
+        f.truncate(375_042_383)  # the right size (sparse zeros), the wrong bytes
+    with pytest.raises(weights.CorruptCheckpointError, match=r"has md5 [0-9a-f]{32}, expected 01ec64"):
+        SamSegmenter("vit_b").load()
+
+
 def test_pickle_payload_checkpoint_is_refused(tmp_path):
     marker = tmp_path / "ran"
 
