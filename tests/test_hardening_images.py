@@ -335,3 +335,20 @@ def test_upload_over_the_size_limit_is_refused(client, files):
     with pytest.raises(ValueError, match=f"exceeds the maximum file size of {limit} bytes"):
         client.predict(handle_file(str(big)), "", api_name="/ocrnet")
     _assert_still_serving(client, files)
+
+
+@pytest.mark.parametrize(
+    ("name", "point"), [("one_pixel", (0, 0)), ("wide_10000x60", (9000, 30)), ("exif_rotated_jpeg", (10, 90))]
+)
+def test_sam_masks_odd_shapes_at_their_own_size(name, point, client, files):
+    """SAM resizes the long side to 1024 (a 10000x60 image becomes 1024x6 before padding); its mask must
+    still come back at the image's displayed size, and the point must be judged in displayed coordinates
+    (x=10, y=90 exists only in the upright 64x96 EXIF picture)."""
+    from gradio_client import handle_file
+
+    case = CASES[name]
+    prompts = json.dumps({"points": [list(point)]})
+    mask_png, info = client.predict(handle_file(str(files / case.filename)), "", prompts, api_name="/sam")
+    mask = np.asarray(Image.open(mask_png))
+    assert mask.shape == case.expected.shape[:2] and set(np.unique(mask)) <= {0, 255}
+    assert (info["height"], info["width"]) == case.expected.shape[:2] and len(info["scores"]) == 3
