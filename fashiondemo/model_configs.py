@@ -74,7 +74,8 @@ def load_config(name_or_path: str | Path, *, cfg_options: dict | None = None, di
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     if not distributed:
-        replace_sync_bn(cfg.model)
+        for key in cfg:  # the model, and leftover variables such as a top-level norm_cfg
+            replace_sync_bn(cfg[key])
     return cfg
 
 

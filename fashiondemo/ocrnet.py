@@ -8,9 +8,11 @@ The network is built on first use (or by ``load()``) from the exported checkpoin
 config; the device is chosen once (``settings.choose_device``). Inference skips mmseg's data pipeline: the
 image is shrunk (never enlarged) so its long side is at most ``infer_size``, normalised as mmseg's
 SegDataPreProcessor does, run through ``encode_decode`` (whole-image mode) and the logits are resized back
-bilinearly before the argmax, exactly like mmseg's ``inference_model``. On CPU the model runs in
-channels_last memory format (faster, same fp32 maths up to summation order); ``precision="bf16"`` adds
-autocast for about twice the speed at a small label disagreement (see bench/bench_ocrnet.py).
+bilinearly before the argmax, exactly like mmseg's ``inference_model``. The model runs in channels_last
+memory format (faster on CPU, the same fp32 maths up to summation order). ``precision="bf16"`` (autocast) is
+opt-in: about twice as fast again on CPUs with AVX512-BF16, but how many labels it changes depends on the
+weights (an untrained network disagrees a lot): measure it per checkpoint with
+``bench/bench_ocrnet.py --checkpoint CKPT`` before relying on it.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from fashiondemo.weights import MissingCheckpointError as _MissingWeights
 
 DEFAULT_CHECKPOINT_NAME = "ocrnet_hr18_fashionpedia.pth"
 DEFAULT_INFER_SIZE = 1024
-# Faster CPU setting offered by the app: half the side (about 4x fewer pixels) and bf16 autocast.
-FAST_CPU_PRESET = {"infer_size": 512, "precision": "bf16"}
+# Faster CPU setting offered by the app: half the long side, about 4x fewer pixels, still fp32.
+FAST_CPU_PRESET = {"infer_size": 512}
 PRECISIONS = ("fp32", "bf16")
 # SegDataPreProcessor's RGB mean/std of the packaged configs (ImageNet statistics).
 _MEAN = (123.675, 116.28, 103.53)

@@ -1,0 +1,216 @@
+"""OCRNet inference on CPU: the app's wrapper vs the stock mmseg forward and mmseg's inference_model.
+
+    .venv/bin/python bench/bench_ocrnet.py [--checkpoint CKPT] [--sizes 512x512 768x1024] [--repeats 5]
+        [--threads 2] [--image examples/photos/astronaut_eileen_collins.jpg]
+
+All in one run, interleaved round by round so machine load hits every variant alike, at each size (H x W; the
+image is resized to it, and the wrapper's infer_size is the long side so nothing is shrunk or enlarged):
+- stock raw forward: mmseg's model as ``init_model`` builds it (NCHW, fp32), ``encode_decode`` on a tensor
+  normalised beforehand, under ``no_grad``: the network alone, no pre/post-processing.
+- wrapper fp32: ``OcrnetSegmenter.predict`` end to end (RGB uint8 in -> label map out), channels_last.
+- wrapper bf16: the same with bf16 autocast (opt-in ``precision="bf16"``).
+- inference_model: mmseg's own API with the config's test pipeline (never upsizes), end to end.
+- inference_model, Cityscapes pipeline: mmseg's stock OCRNet test pipeline ``Resize(2048, 1024)``, which
+  upsizes the image before the forward.
+Label agreement of each variant with the stock forward's argmax is measured on the same image.
+Without --checkpoint the network has random weights (speed is the architecture's; agreement figures then only
+say how numerically stable the variant is on an untrained net: rerun with a trained checkpoint).
+Prints a markdown table and writes bench/results/ocrnet.json. Target (issue 6): wrapper fp32 / stock raw
+forward <= 0.65 with identical labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    REPO,
+    RESULTS_DIR,
+    finish_record,
+    markdown_table,
+    median,
+    start_record,
+    verdict,
+)
+
+TARGET_RATIO = 0.65
+CITYSCAPES_RESIZE = {"type": "Resize", "scale": (2048, 1024), "keep_ratio": True}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--checkpoint", type=Path, help="exported OCRNet checkpoint (default: random weights)"
+    )
+    parser.add_argument("--sizes", nargs="+", default=["512x512", "768x1024"], help="HxW sizes")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per size (after one warm-up)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--image", type=Path, default=REPO / "examples/photos/astronaut_eileen_collins.jpg")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "ocrnet.json")
+    parser.add_argument("--skip-cityscapes", action="store_true", help="leave out the upsizing pipeline")
+    return parser.parse_args(argv)
+
+
+def random_checkpoint(folder: Path) -> Path:
+    """A deployable checkpoint of the report config's network with mmseg's random init (seed 0)."""
+    import torch
+    from mmseg.registry import MODELS
+
+    from fashiondemo.classes import dataset_meta
+    from fashiondemo.export import export
+    from fashiondemo.mmcv_compat import register_mmseg_modules
+    from fashiondemo.model_configs import REPORT_CONFIG, load_config
+    from fashiondemo.ocrnet import init_random_weights
+
+    register_mmseg_modules()
+    cfg = load_config(REPORT_CONFIG)
+    model = MODELS.build(cfg.model)
+    init_random_weights(model, seed=0)
+    training = folder / "random.pth"
+    meta = {"cfg": cfg.pretty_text, "experiment_name": f"{REPORT_CONFIG}_00000000_000000", "iter": 0}
+    torch.save({"state_dict": model.state_dict(), "meta": {**meta, "dataset_meta": dataset_meta()}}, training)
+    export(training, folder / "deploy.pth")
+    return folder / "deploy.pth"
+
+
+def stock_model(checkpoint: Path, test_pipeline: list | None = None):
+    """mmseg's model the stock way: ``init_model`` from the checkpoint's config (NCHW, fp32)."""
+    import torch
+    from mmengine.config import Config
+    from mmseg.apis import init_model
+
+    meta = torch.load(checkpoint, weights_only=True)["meta"]
+    pipeline = test_pipeline or [
+        {"type": "LoadImageFromFile"},
+        {"type": "LimitLongSide", "max_side": meta["test_max_side"]},
+        {"type": "PackSegInputs"},
+    ]
+    cfg = Config({"model": meta["model_cfg"], "test_pipeline": pipeline, "default_scope": "mmseg"})
+    return init_model(cfg, str(checkpoint), device="cpu")
+
+
+def normalised(rgb: np.ndarray):
+    import torch
+
+    mean = torch.tensor([123.675, 116.28, 103.53]).view(-1, 1, 1)
+    std = torch.tensor([58.395, 57.12, 57.375]).view(-1, 1, 1)
+    return ((torch.from_numpy(rgb).permute(2, 0, 1).float() - mean) / std)[None]
+
+
+def bench_size(rgb, checkpoint, repeats, cityscapes):
+    """Times (seconds per call) and labels of every variant at the image's size."""
+    import torch
+    from mmseg.apis import inference_model
+
+    from fashiondemo.ocrnet import OcrnetSegmenter
+
+    height, width = rgb.shape[:2]
+    side = max(height, width)
+    stock = stock_model(checkpoint)
+    fp32 = OcrnetSegmenter(checkpoint, device="cpu", infer_size=side).load()
+    bf16 = OcrnetSegmenter(checkpoint, device="cpu", infer_size=side, precision="bf16").load()
+    x, metas = normalised(rgb), [{"img_shape": (height, width), "ori_shape": (height, width)}]
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+
+    def raw():
+        with torch.no_grad():
+            return stock.encode_decode(x, metas)[0].argmax(0).byte().numpy()
+
+    variants = {
+        "stock raw forward (NCHW fp32)": raw,
+        "wrapper fp32 (channels_last)": lambda: fp32.predict(rgb),
+        "wrapper bf16": lambda: bf16.predict(rgb),
+        "mmseg inference_model": lambda: inference_model(stock, bgr).pred_sem_seg.data[0].byte().numpy(),
+    }
+    if cityscapes:
+        upsizing = stock_model(
+            checkpoint, [{"type": "LoadImageFromFile"}, CITYSCAPES_RESIZE, {"type": "PackSegInputs"}]
+        )
+        variants["inference_model, Cityscapes Resize(2048,1024)"] = lambda: (
+            inference_model(upsizing, bgr).pred_sem_seg.data[0].byte().numpy()
+        )
+    labels = {name: fn() for name, fn in variants.items()}  # warm-up + labels
+    times = {name: [] for name in variants}
+    for _ in tqdm(range(repeats), desc=f"{height}x{width}", unit="round"):
+        for name, fn in variants.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times, labels
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import cv2
+    import torch
+
+    from fashiondemo.images import load_rgb
+    from fashiondemo.mmcv_compat import register_mmseg_modules
+
+    register_mmseg_modules()  # mmseg's registries + LimitLongSide for the stock pipeline
+    torch.set_num_threads(args.threads)
+    record = start_record("ocrnet", __file__, argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = args.checkpoint or random_checkpoint(Path(tmp))
+        weights = "random (mmseg init, seed 0)" if args.checkpoint is None else str(args.checkpoint)
+        sha = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+        source = load_rgb(args.image)
+        results, rows = [], []
+        for size in args.sizes:
+            height, width = (int(v) for v in size.lower().split("x"))
+            rgb = cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA)
+            times, labels = bench_size(rgb, checkpoint, args.repeats, not args.skip_cityscapes)
+            base_name = "stock raw forward (NCHW fp32)"
+            base = median(times[base_name])
+            for name, values in times.items():
+                agreement = float((labels[name] == labels[base_name]).mean())
+                entry = {
+                    "size": [height, width],
+                    "variant": name,
+                    "median_s": round(median(values), 4),
+                    "times_s": [round(v, 4) for v in values],
+                    "ratio_to_stock_raw": round(median(values) / base, 3),
+                    "label_agreement_with_stock": round(agreement, 6),
+                }
+                results.append(entry)
+                ratio = f"{entry['ratio_to_stock_raw']:.2f}"
+                rows.append(
+                    [f"{height}x{width}", name, f"{entry['median_s']:.3f}", ratio, f"{100 * agreement:.3f}%"]
+                )
+    wrapper = [r for r in results if r["variant"].startswith("wrapper fp32")]
+    record.update(
+        weights=weights,
+        checkpoint_sha256=sha,
+        threads=args.threads,
+        image=str(args.image.relative_to(REPO) if args.image.is_relative_to(REPO) else args.image),
+        repeats=args.repeats,
+        results=results,
+        target={
+            "wrapper_fp32_over_stock_raw_max": TARGET_RATIO,
+            "met": all(r["ratio_to_stock_raw"] <= TARGET_RATIO for r in wrapper),
+            "labels_identical_fp32": all(r["label_agreement_with_stock"] == 1.0 for r in wrapper),
+        },
+    )
+    finish_record(record, args.out)
+    print(markdown_table(["size", "variant", "median s", "x stock raw", "labels = stock"], rows))
+    print(
+        f"\nwrapper fp32 / stock raw forward <= {TARGET_RATIO}: {verdict(record['target']['met'])}; "
+        f"fp32 labels identical: {record['target']['labels_identical_fp32']}; weights: {weights}; "
+        f"load average before/after {record['load_average_before_1_5_15min']} / "
+        f"{record['load_average_after_1_5_15min']}"
+    )
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
