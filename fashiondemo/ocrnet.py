@@ -8,10 +8,12 @@ The network is built on first use (or by ``load()``) from the exported checkpoin
 config; the device is chosen once (``settings.choose_device``). Inference skips mmseg's data pipeline: the
 image is shrunk (never enlarged) so its long side is at most ``infer_size``, normalised as mmseg's
 SegDataPreProcessor does, run through ``encode_decode`` (whole-image mode) and the logits are resized back
-bilinearly before the argmax, exactly like mmseg's ``inference_model``. The model runs in channels_last
-memory format (faster on CPU, the same fp32 maths up to summation order). ``precision="bf16"`` (autocast) is
-opt-in: about twice as fast again on CPUs with AVX512-BF16, but how many labels it changes depends on the
-weights (an untrained network disagrees a lot): measure it per checkpoint with
+bilinearly before the argmax, exactly like mmseg's ``inference_model``. Two speed-ups keep fp32 and change
+only the rounding: BatchNorm folded into the preceding convolutions (mmcv's ``fuse_conv_bn``: one pass less
+over every feature map) and channels_last memory format (no layout reorders around oneDNN's convolutions);
+``channels_last=False, fuse_bn=False`` gives mmseg's stock forward bit for bit. ``precision="bf16"``
+(autocast) is opt-in: about twice as fast again on CPUs with AVX512-BF16, but how many labels it changes
+depends on the weights (an untrained network disagrees a lot): measure it per checkpoint with
 ``bench/bench_ocrnet.py --checkpoint CKPT`` before relying on it.
 """
 
@@ -85,6 +87,7 @@ class OcrnetSegmenter:
             test size (1024 for the report's configs).
         precision: "fp32" (default) or "bf16" (autocast).
         channels_last: run convolutions in NHWC (default True; False gives mmseg's stock NCHW layout).
+        fuse_bn: fold eval-mode BatchNorm into the convolutions (default True; False keeps them separate).
         config: config name or path used with ``random_weights`` (default: the report's).
     """
 
@@ -97,6 +100,7 @@ class OcrnetSegmenter:
         infer_size: int | None = None,
         precision: str = "fp32",
         channels_last: bool = True,
+        fuse_bn: bool = True,
         config: str | Path | None = None,
     ) -> None:
         if precision not in PRECISIONS:
@@ -111,6 +115,7 @@ class OcrnetSegmenter:
         self._infer_size = infer_size
         self.precision = precision
         self.channels_last = channels_last
+        self.fuse_bn = fuse_bn
         self._config = config
         self._lock = threading.Lock()
         self._model = None
@@ -181,6 +186,10 @@ class OcrnetSegmenter:
         model = _build_network(model_cfg, state_dict, random_init=self.random_weights)
         self.device = settings.choose_device(self._requested_device)
         model = model.to(self.device).eval()
+        if self.fuse_bn:
+            from mmcv.cnn import fuse_conv_bn
+
+            model = fuse_conv_bn(model)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self._mean = torch.tensor(_MEAN, device=self.device).view(-1, 1, 1)

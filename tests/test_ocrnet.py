@@ -90,12 +90,13 @@ def stock_model(deployable):
 
 @pytest.fixture(scope="module")
 def stock_layout(deployable):
-    return OcrnetSegmenter(deployable, device="cpu", channels_last=False).load()
+    """The wrapper with mmseg's stock layout and separate BatchNorm: must match mmseg bit for bit."""
+    return OcrnetSegmenter(deployable, device="cpu", channels_last=False, fuse_bn=False).load()
 
 
 @pytest.fixture(scope="module")
 def fast(deployable):
-    """The wrapper as the app uses it (channels_last, fp32)."""
+    """The wrapper as the app uses it (BN folded, channels_last, fp32)."""
     return OcrnetSegmenter(deployable, device="cpu").load()
 
 
@@ -123,7 +124,7 @@ def test_labels_equal_raw_model_argmax_at_input_size(stock_layout, fast, stock_m
 
     np.testing.assert_array_equal(stock_layout.predict(rgb), raw)
     assert torch.equal(stock_layout.logits(rgb), raw_logits)
-    # The default fast layout does the same fp32 maths in another summation order.
+    # The default fast path does the same fp32 maths with other rounding (BN folded, another summation order).
     scale = raw_logits.abs().max().item()
     torch.testing.assert_close(fast.logits(rgb), raw_logits, rtol=1e-4, atol=1e-4 * scale)
     assert (fast.predict(rgb) == raw).mean() >= 0.999
