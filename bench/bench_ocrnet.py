@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import sys
 import tempfile
 import time
@@ -108,6 +109,37 @@ def normalised(rgb: np.ndarray):
     return ((torch.from_numpy(rgb).permute(2, 0, 1).float() - mean) / std)[None]
 
 
+def conv_gflop(model, x, metas) -> float:
+    """FLOPs (2 x multiply-adds) of every convolution in one forward, in GFLOP: the bulk of OCRNet's work."""
+    import torch
+
+    total = [0]
+
+    def count(module, inputs, output):
+        total[0] += 2 * output.numel() * module.weight[0].numel()  # weight[0]: in/groups x kh x kw
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        model.encode_decode(x, metas)
+    for hook in hooks:
+        hook.remove()
+    return total[0] / 1e9
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """Best fp32 GEMM rate of this machine at the current thread count: what convolutions can approach."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
 def bench_size(rgb, checkpoint, repeats, cityscapes):
     """Times (seconds per call) and labels of every variant at the image's size."""
     import torch
@@ -143,6 +175,7 @@ def bench_size(rgb, checkpoint, repeats, cityscapes):
             inference_model(upsizing, bgr).pred_sem_seg.data[0].byte().numpy()
         )
     labels = {name: fn() for name, fn in variants.items()}  # warm-up + labels
+    labels["conv_gflop"] = conv_gflop(stock, x, metas)
     times = {name: [] for name in variants}
     for _ in tqdm(range(repeats), desc=f"{height}x{width}", unit="round"):
         for name, fn in variants.items():
@@ -168,11 +201,13 @@ def main(argv: list[str] | None = None) -> int:
         weights = "random (mmseg init, seed 0)" if args.checkpoint is None else str(args.checkpoint)
         sha = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
         source = load_rgb(args.image)
-        results, rows = [], []
+        results, rows, bounds = [], [], []
         for size in args.sizes:
             height, width = (int(v) for v in size.lower().split("x"))
             rgb = cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA)
             times, labels = bench_size(rgb, checkpoint, args.repeats, not args.skip_cityscapes)
+            gflop = labels.pop("conv_gflop")
+            bounds.append({"size": [height, width], "conv_gflop": round(gflop, 1)})
             base_name = "stock raw forward (NCHW fp32)"
             base = median(times[base_name])
             for name, values in times.items():
@@ -191,13 +226,23 @@ def main(argv: list[str] | None = None) -> int:
                     [f"{height}x{width}", name, f"{entry['median_s']:.3f}", ratio, f"{100 * agreement:.3f}%"]
                 )
     wrapper = [r for r in results if r["variant"].startswith("wrapper fp32 (")]
+    # What bounds the fp32 wrapper: its convolutions' FLOPs at this machine's best GEMM rate.
+    peak = matmul_peak_gflops()
+    for bound, entry in zip(bounds, wrapper, strict=True):
+        bound["matmul_peak_gflops"] = round(peak, 1)
+        bound["conv_time_at_peak_s"] = round(bound["conv_gflop"] / peak, 3)
+        bound["wrapper_fp32_share_of_peak"] = round(bound["conv_time_at_peak_s"] / entry["median_s"], 3)
     record.update(
         weights=weights,
         checkpoint_sha256=sha,
         threads=args.threads,
+        # OpenMP's wait policy decides how torch threads behave on a shared machine (spinning threads that
+        # lose their core stall everyone); PASSIVE makes timings robust to other load, at some cost alone.
+        omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
         image=str(args.image.relative_to(REPO) if args.image.is_relative_to(REPO) else args.image),
         repeats=args.repeats,
         results=results,
+        bounds=bounds,
         target={
             "wrapper_fp32_over_stock_raw_max": TARGET_RATIO,
             "met": all(r["ratio_to_stock_raw"] <= TARGET_RATIO for r in wrapper),
@@ -209,9 +254,16 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nwrapper fp32 / stock raw forward <= {TARGET_RATIO}: {verdict(record['target']['met'])}; "
         f"fp32 labels identical: {record['target']['labels_identical_fp32']}; weights: {weights}; "
+        f"OMP_WAIT_POLICY={record['omp_wait_policy']}; "
         f"load average before/after {record['load_average_before_1_5_15min']} / "
         f"{record['load_average_after_1_5_15min']}"
     )
+    for bound in bounds:
+        print(
+            f"{bound['size'][0]}x{bound['size'][1]}: convolutions {bound['conv_gflop']} GFLOP, "
+            f"{bound['conv_time_at_peak_s']} s at the measured fp32 GEMM peak {bound['matmul_peak_gflops']} "
+            f"GFLOP/s; the fp32 wrapper reaches {100 * bound['wrapper_fp32_share_of_peak']:.0f}% of it"
+        )
     print(f"wrote {args.out}")
     return 0
 

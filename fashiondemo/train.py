@@ -84,13 +84,11 @@ def build_config(args: argparse.Namespace):
     distributed = args.launcher != "none"
     import torch
 
-    # SyncBN needs CUDA process groups; a multi-process CPU run (gloo) uses BN like a single process does.
-    cfg = load_config(
-        args.config, cfg_options=args.cfg_options, distributed=distributed and torch.cuda.is_available()
-    )
-    cfg.launcher = args.launcher
     if distributed and not torch.cuda.is_available():
-        cfg.env_cfg.dist_cfg.backend = "gloo"
+        # mmengine's launchers give each process its own CUDA device (torch.cuda.set_device).
+        raise TrainSetupError(f"--launcher {args.launcher} needs CUDA GPUs; on CPU train in one process")
+    cfg = load_config(args.config, cfg_options=args.cfg_options, distributed=distributed)
+    cfg.launcher = args.launcher
     work_dir = (
         args.work_dir or cfg.get("work_dir") or Path("work_dirs") / config_name(get_config_path(args.config))
     )

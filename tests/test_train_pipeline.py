@@ -29,8 +29,8 @@ def _cli(module: str, *args, env: dict | None = None, timeout: int = 1800) -> su
         **os.environ,
         "FASHIONDEMO_TORCH_THREADS": "2",
         "FASHIONDEMO_AUTO_DOWNLOAD": "0",
-        # OpenMP threads that sleep instead of spinning while they wait: on a shared 2-core machine spinning
-        # made each training step 10-20x slower (measured: 12-35 s vs 1.7-2.4 s per step); alone, no cost.
+        # OpenMP threads that sleep instead of spinning while they wait: on the shared 2-core machine, with
+        # other jobs running, spinning made each tiny training step 12-35 s instead of 1.7-2.4 s.
         "OMP_WAIT_POLICY": "PASSIVE",
         **(env or {}),
     }
@@ -280,3 +280,22 @@ def test_config_lookup():
     assert get_config_path(str(path)) == path
     with pytest.raises(FileNotFoundError, match=REPORT_CONFIG):
         get_config_path("ocrnet_nope")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CPU-only refusal")
+def test_multi_process_launcher_needs_gpus(prepared_dataset, tmp_path, capsys):
+    from fashiondemo.train import main
+
+    args = [
+        TINY_CONFIG,
+        "--data-root",
+        str(prepared_dataset),
+        "--work-dir",
+        str(tmp_path),
+        "--launcher",
+        "pytorch",
+    ]
+    assert main(args) == 2
+    assert "needs CUDA GPUs" in capsys.readouterr().err
+    assert main([TINY_CONFIG, "--data-root", str(prepared_dataset), "--amp"]) == 2
+    assert "--amp needs a CUDA GPU" in capsys.readouterr().err
