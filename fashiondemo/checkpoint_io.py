@@ -144,6 +144,13 @@ def load_deployable(path: str | os.PathLike, map_location="cpu") -> dict:
     return {"state_dict": checkpoint["state_dict"], "meta": meta}
 
 
+def default_file_mode() -> int:
+    """0o666 minus the process umask: what ``open()`` would give (``mkstemp`` makes private 0o600 files)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def save_atomic(obj, path: str | os.PathLike, *, check_weights_only: bool = False) -> Path:
     """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written checkpoint.
 
@@ -160,6 +167,7 @@ def save_atomic(obj, path: str | os.PathLike, *, check_weights_only: bool = Fals
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, default_file_mode())
         if check_weights_only:
             try:
                 torch.load(tmp, map_location="cpu", weights_only=True)

@@ -70,11 +70,14 @@ def write_label_png(labels: np.ndarray, path: Path) -> None:
 
     from PIL import Image
 
+    from fashiondemo.checkpoint_io import default_file_mode
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
     os.close(fd)
     try:
         Image.fromarray(labels, mode="L").save(tmp, format="PNG")
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from fashiondemo.checkpoint_io import (
+    default_file_mode,
     load_deployable,
     safe_torch_load,
     save_atomic,
@@ -80,6 +81,7 @@ def test_deployable_round_trip(tmp_path):
     checkpoint = load_deployable(path)
     assert checkpoint["meta"]["dataset_meta"]["classes"][0] == "background"
     assert [p.name for p in path.parent.iterdir()] == ["model.pth"]  # no temp files left
+    assert path.stat().st_mode & 0o777 == default_file_mode()  # not mkstemp's private 0o600
 
 
 def test_save_refuses_what_would_not_load_safely(tmp_path):
