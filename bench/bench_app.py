@@ -110,7 +110,8 @@ def write_file_weights(folder: Path) -> list[str]:
     sam = SamSegmenter("vit_b", random_weights=True).load()
     torch.save(sam.model.state_dict(), sam_path)  # Meta's files are a plain state dict
     del sam
-    ocrnet = OcrnetSegmenter(random_weights=True).load()
+    # Unfused and NCHW: the state dict mmseg trains and fashiondemo.export writes (the app fuses on load).
+    ocrnet = OcrnetSegmenter(random_weights=True, fuse_bn=False, channels_last=False).load()
     meta = {
         "dataset_meta": dataset_meta(),
         "model_cfg": ocrnet._random_model_cfg(),
