@@ -15,6 +15,7 @@ import numpy as np
 
 from fashiondemo import compare
 from fashiondemo import masks as mk
+from fashiondemo.memory import release_freed_memory
 from fashiondemo.services import ModelHub, ModelUnavailable
 from fashiondemo.session import Session
 
@@ -56,6 +57,7 @@ def run_ocrnet(session: Session, hub: ModelHub, progress: Progress = _no_progres
         progress(0.5, "OCRNet: segmenting")
         session.ocrnet_map = model.predict(session.record.rgb)
         session.ocrnet_error = None
+        release_freed_memory()
     except ModelUnavailable as exc:
         session.ocrnet_error = str(exc)
 
@@ -69,6 +71,7 @@ def precompute_sam(session: Session, hub: ModelHub, progress: Progress = _no_pro
         sam = hub.sam.get()
         progress(0.4, "SAM: embedding the image")
         sam.precompute(session.record.rgb)
+        release_freed_memory()
     except ModelUnavailable as exc:
         return str(exc)
     return "SAM: image embedded; clicks now cost only the mask decoder."
@@ -106,6 +109,8 @@ def run_sam(session: Session, hub: ModelHub) -> None:
     except PromptError as exc:
         session.undo()
         raise UserError(str(exc)) from exc
+    if not pred.embedding_cached:  # the encoder ran: hand its activations' memory back
+        release_freed_memory()
     session.set_sam(pred.masks, pred.scores, pred.low_res_logits)
 
 

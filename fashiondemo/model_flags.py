@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from fashiondemo import settings
 from fashiondemo.services import AppConfig
 
 TEST_ONLY_SAM_VARIANT = "vit_tiny_test"
@@ -52,6 +53,7 @@ def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace, 
     random_weights = args.random_weights or _env_flag("FASHIONDEMO_RANDOM_WEIGHTS", "0")
     if args.sam_variant == TEST_ONLY_SAM_VARIANT and not random_weights:
         parser.error(f"--sam-variant {TEST_ONLY_SAM_VARIANT} exists only for tests: add --random-weights")
+    env = settings.from_env()
     return AppConfig(
         random_weights=random_weights,
         ocrnet_checkpoint=args.ocrnet_checkpoint,
@@ -60,6 +62,8 @@ def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace, 
         sam_checkpoint=args.sam_checkpoint,
         sam_precision=args.sam_precision,
         device=args.device,
-        auto_download=not args.no_download and _env_flag("FASHIONDEMO_AUTO_DOWNLOAD", "1"),
+        auto_download=not args.no_download and env.auto_download,
+        sam_cache_entries=env.sam_cache_entries,
+        sam_cache_bytes=env.sam_cache_mb << 20,
         **extra,
     )

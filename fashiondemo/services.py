@@ -37,6 +37,10 @@ class AppConfig:
     device: str | None = None
     auto_download: bool = True
     fashionpedia_root: Path | None = None
+    # SAM's per-image embedding cache: a repeat click on any of the last N images skips the encoder. Each
+    # embedding is 4 MiB (1x256x64x64 fp32) whatever the variant, so 8 entries cost 32 MiB.
+    sam_cache_entries: int = 8
+    sam_cache_bytes: int = 64 << 20
 
 
 class ModelSlot:
@@ -114,9 +118,14 @@ def _build_sam(config: AppConfig):
     from fashiondemo.sam import SamSegmenter
     from fashiondemo.weights import resolve_checkpoint
 
+    cache = {"cache_entries": config.sam_cache_entries, "cache_bytes": config.sam_cache_bytes}
     if config.random_weights:
         segmenter = SamSegmenter(
-            config.sam_variant, random_weights=True, device=config.device, precision=config.sam_precision
+            config.sam_variant,
+            random_weights=True,
+            device=config.device,
+            precision=config.sam_precision,
+            **cache,
         )
     else:
         # A registry key ("sam-vit_b") or the user's path/URL/hf:// reference; fetched (verified, resumable)
@@ -124,7 +133,7 @@ def _build_sam(config: AppConfig):
         ref = config.sam_checkpoint or f"sam-{config.sam_variant}"
         path, _ = resolve_checkpoint(ref, download_missing=config.auto_download)
         segmenter = SamSegmenter(
-            config.sam_variant, str(path), device=config.device, precision=config.sam_precision
+            config.sam_variant, str(path), device=config.device, precision=config.sam_precision, **cache
         )
     return segmenter.load()
 

@@ -27,6 +27,8 @@ class Settings:
     torch_threads: int | None
     fashionpedia_root: Path | None
     auto_download: bool
+    sam_cache_entries: int  # SAM embeddings kept (4 MiB each for every variant)
+    sam_cache_mb: int
 
 
 def from_env() -> Settings:
@@ -40,6 +42,8 @@ def from_env() -> Settings:
         torch_threads=int(threads) if threads else None,
         fashionpedia_root=Path(root).expanduser() if root else None,
         auto_download=os.getenv("FASHIONDEMO_AUTO_DOWNLOAD", "1") not in ("0", "false", "no"),
+        sam_cache_entries=int(os.getenv("FASHIONDEMO_SAM_CACHE_ENTRIES", "8")),
+        sam_cache_mb=int(os.getenv("FASHIONDEMO_SAM_CACHE_MB", "64")),
     )
 
 
