@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         "images": [{"name": i.name, "hw": list(i.hw)} for i in images],
         "kinds": list(KINDS),
         "churn_images": args.churn,
-        "sam_cache_entries_default": cache_entries,
+        "sam_cache_entries": cache_entries,
     }
     record["summary"] = summary
     record["memory_mb"] = {
@@ -358,12 +358,10 @@ def per_second_peaks(samples: list[tuple[float, float]]) -> list[list[float]]:
 
 
 def _sam_cache_entries() -> int:
-    """The embedding cache's entry cap the app runs with (SamSegmenter's default: app.py passes none)."""
-    import inspect
+    """The embedding cache's entry cap the app runs with (FASHIONDEMO_SAM_CACHE_ENTRIES, app.py passes it)."""
+    from fashiondemo.settings import from_env
 
-    from fashiondemo.sam import SamSegmenter
-
-    return int(inspect.signature(SamSegmenter).parameters["cache_entries"].default)
+    return from_env().sam_cache_entries
 
 
 def report(r: dict) -> str:
