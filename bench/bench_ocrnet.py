@@ -17,6 +17,8 @@ image is resized to it, and the wrapper's infer_size is the long side so nothing
 Label agreement of each variant with the stock forward's argmax is measured on the same image.
 Without --checkpoint the network has random weights (speed is the architecture's; agreement figures then only
 say how numerically stable the variant is on an untrained net: rerun with a trained checkpoint).
+Times: median (what a user waits) and minimum (the round least disturbed by other work on a shared machine);
+ratios of both. The bound: convolution FLOPs at this machine's best fp32 GEMM rate.
 Prints a markdown table and writes bench/results/ocrnet.json. Target (issue 6): wrapper fp32 / stock raw
 forward <= 0.65 with identical labels.
 """
@@ -85,8 +87,9 @@ def random_checkpoint(folder: Path) -> Path:
     return folder / "deploy.pth"
 
 
-def stock_model(checkpoint: Path, test_pipeline: list | None = None):
-    """mmseg's model the stock way: ``init_model`` from the checkpoint's config (NCHW, fp32)."""
+def stock_model(checkpoint: Path, max_side: int, test_pipeline: list | None = None):
+    """mmseg's model the stock way: ``init_model`` from the checkpoint's config (NCHW, fp32); its test
+    pipeline is ours (never upsizes) capped at the bench's size, unless another one is given."""
     import torch
     from mmengine.config import Config
     from mmseg.apis import init_model
@@ -94,7 +97,7 @@ def stock_model(checkpoint: Path, test_pipeline: list | None = None):
     meta = torch.load(checkpoint, weights_only=True)["meta"]
     pipeline = test_pipeline or [
         {"type": "LoadImageFromFile"},
-        {"type": "LimitLongSide", "max_side": meta["test_max_side"]},
+        {"type": "LimitLongSide", "max_side": max_side},
         {"type": "PackSegInputs"},
     ]
     cfg = Config({"model": meta["model_cfg"], "test_pipeline": pipeline, "default_scope": "mmseg"})
@@ -149,7 +152,7 @@ def bench_size(rgb, checkpoint, repeats, cityscapes):
 
     height, width = rgb.shape[:2]
     side = max(height, width)
-    stock = stock_model(checkpoint)
+    stock = stock_model(checkpoint, side)
     fp32 = OcrnetSegmenter(checkpoint, device="cpu", infer_size=side).load()
     unfused = OcrnetSegmenter(checkpoint, device="cpu", infer_size=side, fuse_bn=False).load()
     bf16 = OcrnetSegmenter(checkpoint, device="cpu", infer_size=side, precision="bf16").load()
@@ -169,7 +172,7 @@ def bench_size(rgb, checkpoint, repeats, cityscapes):
     }
     if cityscapes:
         upsizing = stock_model(
-            checkpoint, [{"type": "LoadImageFromFile"}, CITYSCAPES_RESIZE, {"type": "PackSegInputs"}]
+            checkpoint, side, [{"type": "LoadImageFromFile"}, CITYSCAPES_RESIZE, {"type": "PackSegInputs"}]
         )
         variants["inference_model, Cityscapes Resize(2048,1024)"] = lambda: (
             inference_model(upsizing, bgr).pred_sem_seg.data[0].byte().numpy()
@@ -183,6 +186,48 @@ def bench_size(rgb, checkpoint, repeats, cityscapes):
             fn()
             times[name].append(time.perf_counter() - start)
     return times, labels
+
+
+STOCK = "stock raw forward (NCHW fp32)"
+
+
+def summarize(size, times: dict, labels: dict) -> list[dict]:
+    """Per variant: median and minimum time, both ratios to the stock forward, label agreement with it.
+
+    The minimum is the round least disturbed by other work on a shared machine; the median is what a user
+    waits typically. On a quiet machine the two agree.
+    """
+    base_median, base_min = median(times[STOCK]), min(times[STOCK])
+    entries = []
+    for name, values in times.items():
+        differing = int((labels[name] != labels[STOCK]).sum())
+        entries.append(
+            {
+                "size": list(size),
+                "variant": name,
+                "median_s": round(median(values), 4),
+                "min_s": round(min(values), 4),
+                "times_s": [round(v, 4) for v in values],
+                "ratio_to_stock_raw": round(median(values) / base_median, 3),
+                "ratio_of_minima": round(min(values) / base_min, 3),
+                "label_agreement_with_stock": round(1 - differing / labels[STOCK].size, 7),
+                "labels_differing": differing,
+            }
+        )
+    return entries
+
+
+def table_row(entry: dict) -> list[str]:
+    agreement = f"{100 * entry['label_agreement_with_stock']:.4f}% ({entry['labels_differing']} px differ)"
+    return [
+        "x".join(map(str, entry["size"])),
+        entry["variant"],
+        f"{entry['median_s']:.3f}",
+        f"{entry['min_s']:.3f}",
+        f"{entry['ratio_to_stock_raw']:.2f}",
+        f"{entry['ratio_of_minima']:.2f}",
+        agreement,
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,30 +253,16 @@ def main(argv: list[str] | None = None) -> int:
             times, labels = bench_size(rgb, checkpoint, args.repeats, not args.skip_cityscapes)
             gflop = labels.pop("conv_gflop")
             bounds.append({"size": [height, width], "conv_gflop": round(gflop, 1)})
-            base_name = "stock raw forward (NCHW fp32)"
-            base = median(times[base_name])
-            for name, values in times.items():
-                agreement = float((labels[name] == labels[base_name]).mean())
-                entry = {
-                    "size": [height, width],
-                    "variant": name,
-                    "median_s": round(median(values), 4),
-                    "times_s": [round(v, 4) for v in values],
-                    "ratio_to_stock_raw": round(median(values) / base, 3),
-                    "label_agreement_with_stock": round(agreement, 6),
-                }
+            for entry in summarize((height, width), times, labels):
                 results.append(entry)
-                ratio = f"{entry['ratio_to_stock_raw']:.2f}"
-                rows.append(
-                    [f"{height}x{width}", name, f"{entry['median_s']:.3f}", ratio, f"{100 * agreement:.3f}%"]
-                )
+                rows.append(table_row(entry))
     wrapper = [r for r in results if r["variant"].startswith("wrapper fp32 (")]
     # What bounds the fp32 wrapper: its convolutions' FLOPs at this machine's best GEMM rate.
     peak = matmul_peak_gflops()
     for bound, entry in zip(bounds, wrapper, strict=True):
         bound["matmul_peak_gflops"] = round(peak, 1)
         bound["conv_time_at_peak_s"] = round(bound["conv_gflop"] / peak, 3)
-        bound["wrapper_fp32_share_of_peak"] = round(bound["conv_time_at_peak_s"] / entry["median_s"], 3)
+        bound["wrapper_fp32_share_of_peak"] = round(bound["conv_time_at_peak_s"] / entry["min_s"], 3)
     record.update(
         weights=weights,
         checkpoint_sha256=sha,
@@ -245,15 +276,27 @@ def main(argv: list[str] | None = None) -> int:
         bounds=bounds,
         target={
             "wrapper_fp32_over_stock_raw_max": TARGET_RATIO,
-            "met": all(r["ratio_to_stock_raw"] <= TARGET_RATIO for r in wrapper),
+            "met_by_medians": all(r["ratio_to_stock_raw"] <= TARGET_RATIO for r in wrapper),
+            "met_by_minima": all(r["ratio_of_minima"] <= TARGET_RATIO for r in wrapper),
             "labels_identical_fp32": all(r["label_agreement_with_stock"] == 1.0 for r in wrapper),
         },
     )
     finish_record(record, args.out)
-    print(markdown_table(["size", "variant", "median s", "x stock raw", "labels = stock"], rows))
+    header = [
+        "size",
+        "variant",
+        "median s",
+        "min s",
+        "x stock (medians)",
+        "x stock (minima)",
+        "labels = stock",
+    ]
+    print(markdown_table(header, rows))
+    target = record["target"]
     print(
-        f"\nwrapper fp32 / stock raw forward <= {TARGET_RATIO}: {verdict(record['target']['met'])}; "
-        f"fp32 labels identical: {record['target']['labels_identical_fp32']}; weights: {weights}; "
+        f"\nwrapper fp32 / stock raw forward <= {TARGET_RATIO}: medians {verdict(target['met_by_medians'])}, "
+        f"minima {verdict(target['met_by_minima'])}; "
+        f"fp32 labels identical: {target['labels_identical_fp32']}; weights: {weights}; "
         f"OMP_WAIT_POLICY={record['omp_wait_policy']}; "
         f"load average before/after {record['load_average_before_1_5_15min']} / "
         f"{record['load_average_after_1_5_15min']}"
@@ -262,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{bound['size'][0]}x{bound['size'][1]}: convolutions {bound['conv_gflop']} GFLOP, "
             f"{bound['conv_time_at_peak_s']} s at the measured fp32 GEMM peak {bound['matmul_peak_gflops']} "
-            f"GFLOP/s; the fp32 wrapper reaches {100 * bound['wrapper_fp32_share_of_peak']:.0f}% of it"
+            f"GFLOP/s; the fastest fp32 wrapper round: {100 * bound['wrapper_fp32_share_of_peak']:.0f}% of it"
         )
     print(f"wrote {args.out}")
     return 0

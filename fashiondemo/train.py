@@ -76,7 +76,9 @@ def _latest_checkpoint(work_dir: Path) -> Path:
         raise TrainSetupError(
             f"--resume: no checkpoint to resume from in {work_dir} (no last_checkpoint file)"
         )
-    return Path(marker.read_text().strip())
+    path = Path(marker.read_text().strip())
+    # A work dir copied elsewhere keeps the old absolute path in last_checkpoint.
+    return path if path.is_file() else work_dir / path.name
 
 
 def build_config(args: argparse.Namespace):

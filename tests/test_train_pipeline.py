@@ -299,3 +299,28 @@ def test_multi_process_launcher_needs_gpus(prepared_dataset, tmp_path, capsys):
     assert "needs CUDA GPUs" in capsys.readouterr().err
     assert main([TINY_CONFIG, "--data-root", str(prepared_dataset), "--amp"]) == 2
     assert "--amp needs a CUDA GPU" in capsys.readouterr().err
+
+
+def test_strong_variant_losses_train():
+    """OHEM sampling + cross-entropy + Lovasz on the OCR head: one loss/backward on a small batch."""
+    from mmengine.structures import PixelData
+    from mmseg.registry import MODELS
+    from mmseg.structures import SegDataSample
+
+    from fashiondemo.mmcv_compat import register_mmseg_modules
+    from fashiondemo.model_configs import STRONG_CONFIG, load_config
+
+    register_mmseg_modules()
+    model = MODELS.build(load_config(STRONG_CONFIG).model).train()
+    samples = []
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(2):
+        sample = SegDataSample(metainfo={"img_shape": (64, 64), "pad_shape": (64, 64)})
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, 47, (1, 64, 64), generator=generator))
+        samples.append(sample)
+    losses = model.loss(torch.randn(2, 3, 64, 64, generator=generator), samples)
+    assert {"decode_0.loss_ce", "decode_1.loss_ce", "decode_1.loss_lovasz"} <= set(losses)
+    total = sum(value for key, value in losses.items() if "loss" in key)
+    assert torch.isfinite(total)
+    total.backward()
+    assert model.decode_head[1].conv_seg.weight.grad.abs().sum() > 0
