@@ -285,19 +285,28 @@ def _check_classes(meta: dict, path: Path) -> None:
         )
 
 
-def _build_network(model_cfg: dict, state_dict: dict | None, *, random_init: bool):
-    """mmseg's segmentor from a model config; weights from ``state_dict`` or mmseg's random init."""
+def _build_network(model_cfg: dict, state_dict: dict | None, *, random_init: bool, seed: int = 0):
+    """mmseg's segmentor from a model config; weights from ``state_dict`` or mmseg's random init.
+
+    Random init is seeded for the whole build: some layers (the heads' ``conv_seg``, a few convs) take their
+    values at construction, before ``init_weights``, so seeding only the latter left two builds different.
+    """
+    import torch
     from mmseg.registry import MODELS
 
     from fashiondemo.model_configs import replace_sync_bn
 
     model_cfg = replace_sync_bn(dict(model_cfg))
     model_cfg.update(pretrained=None, train_cfg=None)
-    model = MODELS.build(model_cfg)
     if state_dict is not None:
+        model = MODELS.build(model_cfg)
         model.load_state_dict(state_dict, strict=True)
-    elif random_init:
-        init_random_weights(model)
+        return model
+    with torch.random.fork_rng(devices=[]):  # seeded without touching the caller's random state
+        torch.manual_seed(seed)
+        model = MODELS.build(model_cfg)
+        if random_init:
+            _quiet_init_weights(model)
     return model
 
 
@@ -305,14 +314,19 @@ def init_random_weights(model, seed: int = 0) -> None:
     """mmseg's own initialisation (Kaiming convs, normal heads) from a fixed seed, without its per-tensor log
     and without touching the caller's random state."""
     import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        _quiet_init_weights(model)
+
+
+def _quiet_init_weights(model) -> None:
     from mmengine.logging import MMLogger
 
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model.init_weights()
+        model.init_weights()
     finally:
         logger.setLevel(level)
