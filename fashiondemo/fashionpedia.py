@@ -79,7 +79,14 @@ class FashionpediaSplit:
             count of its skipped annotations), so a viewer can say which ground truth is incomplete.
     """
 
-    def __init__(self, ann_path: str | os.PathLike, image_dir: str | os.PathLike, *, strict: bool = True):
+    def __init__(
+        self,
+        ann_path: str | os.PathLike,
+        image_dir: str | os.PathLike,
+        *,
+        strict: bool = True,
+        raw: dict | None = None,
+    ):
         self.ann_path = Path(ann_path)
         self.image_dir = Path(image_dir)
         self.strict = strict
@@ -87,13 +94,8 @@ class FashionpediaSplit:
         self.skipped_ids: dict[str, list[int]] = {}
         self.skipped_images: dict[int, str] = {}
         self.skipped_by_image: dict[int, Counter[str]] = {}
-        try:
-            with open(self.ann_path, encoding="utf-8") as f:
-                raw = json.load(f)
-        except FileNotFoundError:
-            raise AnnotationError(f"annotation file {self.ann_path} not found") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise AnnotationError(f"{self.ann_path} is not valid JSON: {exc}") from None
+        if raw is None:  # `raw`: the json's content already in memory (e.g. one image's part, in a worker)
+            raw = self._read_json()
         if not isinstance(raw, dict) or not isinstance(raw.get("images"), list):
             raise AnnotationError(f"{self.ann_path}: not a COCO instances file (no 'images' list)")
         if not isinstance(raw.get("annotations"), list):
@@ -107,6 +109,24 @@ class FashionpediaSplit:
         self.coco = self._build_coco(raw)
         self.image_ids: list[int] = sorted(self.coco.imgs)
         self._by_file_name = {img["file_name"]: img_id for img_id, img in self.coco.imgs.items()}
+
+    def _read_json(self) -> dict:
+        try:
+            with open(self.ann_path, encoding="utf-8") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            raise AnnotationError(f"annotation file {self.ann_path} not found") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise AnnotationError(f"{self.ann_path} is not valid JSON: {exc}") from None
+
+    def raw_part(self, image_id: int) -> dict:
+        """The json's content for one image (its entry, its valid annotations, the categories): enough to
+        rebuild a one-image split elsewhere with ``FashionpediaSplit(ann_path, image_dir, raw=...)``."""
+        return {
+            "images": [self.image_info(image_id)],
+            "annotations": list(self.coco.imgToAnns.get(image_id, [])),
+            "categories": self.coco.dataset["categories"],
+        }
 
     def skipped_note(self, image_id: int) -> str:
         """'' or e.g. '2 malformed annotations skipped (bad_polygon, bad_rle): ground truth incomplete'."""

@@ -36,8 +36,8 @@ from fashiondemo.fashionpedia_validate import AnnotationError
 TEMP_MARK = ".partial-"
 JPEG_QUALITY = 95
 
-# The split being converted, shared with worker processes (inherited on fork, else rebuilt from the json).
-_SPLIT: FashionpediaSplit | None = None
+# Set in each worker process by _init_worker: where the json and images are, and the strictness.
+_WORKER_SOURCE: tuple[str, str, bool] | None = None
 
 
 @dataclass
@@ -116,17 +116,28 @@ def _init_worker(ann_path: str, image_dir: str, strict: bool) -> None:
     import cv2
 
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would oversubscribe
-    global _SPLIT
-    if _SPLIT is None:
-        _SPLIT = FashionpediaSplit(ann_path, image_dir, strict=strict)
+    global _WORKER_SOURCE
+    _WORKER_SOURCE = (ann_path, image_dir, strict)
 
 
-def _work(task: tuple[int, str, str, int]) -> tuple[int, str | None]:
-    image_id, out, split_name, max_side = task
+def _work(task: tuple[dict, str, str, int]) -> tuple[int, str | None]:
+    """Convert one image in a worker, from its part of the json (sent with the task; see prepare_split)."""
+    raw, out, split_name, max_side = task
+    ann_path, image_dir, strict = _WORKER_SOURCE
+    image_id = raw["images"][0]["id"]
     try:
-        convert_pair(_SPLIT, image_id, Path(out), split_name, max_side)
+        split = FashionpediaSplit(ann_path, image_dir, strict=strict, raw=raw)
+        convert_pair(split, image_id, Path(out), split_name, max_side)
         return image_id, None
     except (ValueError, OSError) as exc:  # ImageLoadError and AnnotationError are ValueErrors
+        return image_id, str(exc)
+
+
+def _convert_here(data: FashionpediaSplit, image_id: int, out: str, split_name: str, max_side: int):
+    try:
+        convert_pair(data, image_id, Path(out), split_name, max_side)
+        return image_id, None
+    except (ValueError, OSError) as exc:
         return image_id, str(exc)
 
 
@@ -152,7 +163,6 @@ def prepare_split(
     progress: bool = False,
 ) -> PrepareSummary:
     """Convert one split; returns the counts. Per-image failures go to summary.failed."""
-    global _SPLIT
     split_name = split or split_from_name(ann_path)
     out = Path(out)
     folders = [out / "img_dir" / split_name, out / "ann_dir" / split_name]
@@ -172,35 +182,33 @@ def prepare_split(
         if not force and image_path.exists() and label_path.exists():
             summary.skipped += 1
         else:
-            todo.append((image_id, str(out), split_name, max_side))
-    _SPLIT = data
-    try:
-        with contextlib.ExitStack() as stack:
-            bar = stack.enter_context(
-                tqdm(total=len(todo), desc=f"prepare {split_name}", unit="img", disable=not progress)
-            )
-            if workers <= 1 or len(todo) <= 1:
-                results = map(_work, todo)
-            else:
-                # fork shares the parsed json with the workers for free; elsewhere each worker re-reads it.
-                method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-                pool = stack.enter_context(
-                    ProcessPoolExecutor(
-                        max_workers=workers,
-                        mp_context=multiprocessing.get_context(method),
-                        initializer=_init_worker,
-                        initargs=(str(ann_path), str(image_dir), strict),
-                    )
+            todo.append(image_id)
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(
+            tqdm(total=len(todo), desc=f"prepare {split_name}", unit="img", disable=not progress)
+        )
+        if workers <= 1 or len(todo) <= 1:
+            results = (_convert_here(data, i, str(out), split_name, max_side) for i in todo)
+        else:
+            # Workers are spawned, not forked: a fork of a process whose OpenCV/OpenMP thread pools are
+            # running (any caller that already ran a model or resized an image) can deadlock in the child.
+            # Each task carries its image's part of the json, so no worker re-reads a 542 MB train json.
+            pool = stack.enter_context(
+                ProcessPoolExecutor(
+                    max_workers=workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_init_worker,
+                    initargs=(str(ann_path), str(image_dir), strict),
                 )
-                results = pool.map(_work, todo, chunksize=max(1, min(16, len(todo) // (4 * workers))))
-            for image_id, error in results:
-                if error is None:
-                    summary.written += 1
-                else:
-                    summary.failed[data.image_info(image_id)["file_name"]] = error
-                bar.update(1)
-    finally:
-        _SPLIT = None
+            )
+            tasks = ((data.raw_part(i), str(out), split_name, max_side) for i in todo)
+            results = pool.map(_work, tasks, chunksize=max(1, min(16, len(todo) // (4 * workers))))
+        for image_id, error in results:
+            if error is None:
+                summary.written += 1
+            else:
+                summary.failed[data.image_info(image_id)["file_name"]] = error
+            bar.update(1)
     return summary
 
 

@@ -155,3 +155,24 @@ def test_exif_rotated_source_is_written_upright_and_aligned(small_copy, tmp_path
     assert written.getexif().get(0x0112) is None  # orientation baked into the pixels, no tag left to re-apply
     assert np.abs(np.asarray(written).astype(int) - upright).mean() < 4
     assert np.array_equal(_read(out / "ann_dir" / "train" / f"{stem}.png"), split.semantic_map(image_id))
+
+
+def test_workers_start_cleanly_from_a_process_whose_thread_pools_ran(small_copy, tmp_path):
+    """Forked workers used to hang when the caller had already run OpenCV/torch thread pools (the test suite,
+    a notebook); spawned workers that get their image's part of the json do not."""
+    root = small_copy
+    code = (
+        "import sys, cv2, numpy as np, torch\n"
+        "torch.set_num_threads(2); torch.ones(512, 512) @ torch.ones(512, 512)\n"
+        "cv2.setNumThreads(2); cv2.resize(np.zeros((2000, 2000, 3), np.uint8), (999, 777))\n"
+        "from fashiondemo.prepare import prepare_split\n"
+        "s = prepare_split(sys.argv[1], sys.argv[2], sys.argv[3], split='train', workers=2)\n"
+        "print(s.written, len(s.failed))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(root / TRAIN_JSON), str(root / "train"), str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    written, failed = map(int, result.stdout.split())
+    assert written == len(list((tmp_path / "out" / "ann_dir" / "train").glob("*.png"))) > 0 and failed == 0
