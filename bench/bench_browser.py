@@ -10,13 +10,14 @@ panel, pressing "Clear prompts" every --reset-every clicks (so a mask comes from
 click). Each click is timed inside the page, so no Python or CDP delay is counted: from the pointerdown
 event's timestamp to the frame after the panel's new <img> has been decoded (src changed -> img.decode() ->
 requestAnimationFrame), i.e. the overlay is on screen. The page's resource timing gives when the browser
-started and finished fetching the new PNG.
+started and finished fetching the new panel image.
 Split per click: the server's own phases from Gradio's profiler (GRADIO_PROFILING=1: queue wait,
-preprocess, the handler, postprocess = PNG encode + cache write), then "request + events" (page -> server ->
-page, the rest until the PNG fetch starts), the PNG fetch, decode + paint. With --inprocess (default) the
-handler is split further by rerunning the same clicks in this process through fashiondemo.handlers: SAM
-(prompt checks, cached embedding, decoder), the panel drawing and numbers, and PNG / JPEG encoding of the
-panel (what a format change would save), also at 1024x1536 for photos bigger than the example.
+preprocess, the handler, postprocess = panel encode (JPEG) + cache write), then "request + events"
+(page -> server -> page, the rest until the image fetch starts), the image fetch, decode + paint.
+With --inprocess (default) the handler is split further by rerunning the same clicks in this process
+through fashiondemo.handlers: SAM (prompt checks, cached embedding, decoder), the panel drawing and
+numbers, and PNG / JPEG encoding of the panel (what a format change would save), also at 1024x1536 for
+photos bigger than the example.
 Prints a markdown table, writes bench/results/browser.json. Target (issue 6): median <= 300 ms.
 """
 
@@ -291,9 +292,9 @@ def report(r: dict) -> str:
         ["  server: queue wait", ms("server_queue_wait_median_ms"), ""],
         ["  server: preprocess", ms("server_preprocess_median_ms"), ""],
         ["  server: handler (SAM + panel + numbers)", ms("server_fn_call_median_ms"), ""],
-        ["  server: postprocess (PNG encode + cache write)", ms("server_postprocess_median_ms"), ""],
+        ["  server: postprocess (panel encode + cache write)", ms("server_postprocess_median_ms"), ""],
         ["  request + events (page -> server -> page)", ms("request_and_events_median_ms"), ""],
-        ["  PNG fetch", ms("fetch_median_ms"), ""],
+        ["  panel image fetch", ms("fetch_median_ms"), ""],
         ["  decode + paint", ms("decode_paint_median_ms"), ""],
     ]  # fmt: skip
     lines = [

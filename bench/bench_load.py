@@ -396,7 +396,7 @@ def report(r: dict) -> str:
                      f"0 {verdict(r['met']['own_image_every_time'])}"],
                     ["server peak RSS (VmHWM)", f"{m['vmhwm']:.0f} MiB", ""],
                     ["RSS after the concurrent phase", f"{m['rss_after_concurrent']:.0f} MiB", ""],
-                    [f"RSS growth over the last {len(r['churn']) - setup['sam_cache_entries_default']} of "
+                    [f"RSS growth over the last {len(r['churn']) - setup['sam_cache_entries']} of "
                      f"{len(r['churn'])} churn images (cache full)",
                      "n/a" if growth is None else f"{growth:+.0f} MiB",
                      f"unbounded cache: +{m['unbounded_cache_would_add']:.0f} MiB"],
