@@ -131,7 +131,12 @@ def test_labels_equal_raw_model_argmax_at_input_size(stock_layout, fast, stock_m
     # model), so allow 5e-4 of it; a wrong fold (a missing BN, a bad scale) is off by whole units.
     scale = raw_logits.abs().max().item()
     torch.testing.assert_close(fast.logits(rgb), raw_logits, rtol=1e-4, atol=5e-4 * scale)
-    assert (fast.predict(rgb) == raw).mean() >= 0.999
+    differing = fast.predict(rgb) != raw
+    assert differing.mean() <= 0.001
+    # Only near-ties may flip: where the labels differ, the raw top two scores are within that rounding.
+    top_two = raw_logits.topk(2, dim=0).values
+    margin = (top_two[0] - top_two[1]).numpy()
+    assert (margin[differing] <= 2 * 5e-4 * scale).all()
 
 
 def test_never_upsizes_and_shrinks_to_infer_size(fast, monkeypatch):
