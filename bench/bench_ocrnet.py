@@ -46,6 +46,7 @@ from _common import (
     start_record,
     verdict,
 )
+from _roofline import matmul_peak_gflops
 
 TARGET_RATIO = 0.65
 TIE_RELATIVE_MARGIN = 1e-5
@@ -128,20 +129,6 @@ def conv_gflop(model, x, metas) -> float:
     for hook in hooks:
         hook.remove()
     return total[0] / 1e9
-
-
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """Best fp32 GEMM rate of this machine at the current thread count: what convolutions can approach."""
-    import torch
-
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
 
 
 def bench_size(rgb, checkpoint, repeats, cityscapes):

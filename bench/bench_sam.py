@@ -41,6 +41,9 @@ from fashiondemo.images import load_rgb  # noqa: E402
 from fashiondemo.sam import SamSegmenter  # noqa: E402
 from fashiondemo.sam_precision import describe_cpu, resolve_precision  # noqa: E402
 
+sys.path.insert(0, str(REPO / "bench"))
+from _roofline import gflop, matmul_peak_gflops, time_split_ms  # noqa: E402
+
 RESULTS = REPO / "bench" / "results" / "sam.json"
 DEFAULT_IMAGE = REPO / "examples" / "photos" / "astronaut_eileen_collins.jpg"
 TARGETS = {
@@ -154,6 +157,44 @@ def fidelity(ref: SamSegmenter, fast: SamSegmenter, rgb: np.ndarray, prompts: li
     }
 
 
+def bounds(segs: dict[str, SamSegmenter], default: str, rgb: np.ndarray, click: dict, embed: dict) -> dict:
+    """What bounds the two figures with targets: FLOPs at this machine's GEMM peak, and where the time goes.
+
+    Decoder: one repeat click of the default path (its decoder runs in fp32 either way). Embedding: one
+    profiled `precompute()` per path (the encoder's FLOPs do not depend on precision). "fast / fp32 if every
+    GEMM ran at the bf16 peak" keeps the fast path's measured non-GEMM time: what no kernel choice removes.
+    """
+    import torch
+
+    peaks = {"fp32": matmul_peak_gflops(torch.float32), "bf16": matmul_peak_gflops(torch.bfloat16)}
+    seg = segs[default]
+    seg.precompute(rgb)
+    decode = lambda: seg.predict(rgb, **click)  # noqa: E731
+    decoder = {"gflop": gflop(decode), **time_split_ms(decode, repeats=10)}
+    decoder["gemm_at_fp32_peak_ms"] = decoder["gflop"] / peaks["fp32"] * 1e3
+
+    def embedding(name):
+        segs[name].cache.clear()
+        segs[name].precompute(rgb)
+
+    encoder_gflop = gflop(lambda: embedding("fp32"))
+    split = {name: time_split_ms(lambda n=name: embedding(n), repeats=1, warm_up=False) for name in segs}
+    at_bf16_peak_ms = encoder_gflop / peaks["bf16"] * 1e3
+    fast_floor_ms = at_bf16_peak_ms + split["fast"]["resize_ms"] + split["fast"]["other_ms"]
+    return {
+        "gemm_peak_gflops": peaks,
+        "decoder": decoder,
+        "embedding": {
+            "gflop": encoder_gflop,
+            "gemm_at_fp32_peak_ms": encoder_gflop / peaks["fp32"] * 1e3,
+            "gemm_at_bf16_peak_ms": at_bf16_peak_ms,
+            "fp32": split["fp32"],
+            "fast": split["fast"],
+            "fast_over_fp32_if_gemm_at_bf16_peak": fast_floor_ms / statistics.median(embed["fp32"]),
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--variant", default="vit_b", choices=("vit_b", "vit_l", "vit_h"))
@@ -189,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     first = {name: first_click(seg, rgb, clicks[0]) for name, seg in segs.items()}
     embed = embed_times(segs, rgb, args.embed_repeats)
     fid = fidelity(segs["fp32"], segs["fast"], rgb, fixed_prompts(rgb.shape) + clicks[:20])
+    auto_precision = resolve_precision("auto", segs["fp32"].device)
+    default = "fast" if auto_precision == args.fast else "fp32"
+    bound = bounds(segs, default, rgb, clicks[0], embed)
 
     figures = {}
     for name in segs:
@@ -204,8 +248,6 @@ def main(argv: list[str] | None = None) -> int:
             "embedding_runs_ms": embed[name],
         }
     ratio = figures["fast"]["embedding_median_ms"] / figures["fp32"]["embedding_median_ms"]
-    auto_precision = resolve_precision("auto", segs["fp32"].device)
-    default = "fast" if auto_precision == args.fast else "fp32"
     record = {
         "bench": "sam",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -233,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         "fast": figures["fast"],
         "fast_over_fp32_embedding": ratio,
         "fidelity": fid,
+        "bounds": bound,
         "default_path": default,
         "targets": TARGETS,
         "met": {
@@ -314,8 +357,30 @@ def markdown(r: dict) -> str:
         f"{fid['mask_area_fraction_max']:.2f} of the image, and masks from different prompts overlap with "
         f"median IoU {fid['cross_prompt_iou_median']:.2f}. Load average before / after: "
         f"{r['machine']['loadavg_before'][0]:.2f} / {r['machine']['loadavg_after'][0]:.2f}.",
+        "",
+        *bounds_lines(r["bounds"]),
     ]
     return "\n".join(lines)
+
+
+def bounds_lines(b: dict) -> list[str]:
+    peak, dec, emb = b["gemm_peak_gflops"], b["decoder"], b["embedding"]
+
+    def split(s: dict) -> str:
+        return (
+            f"GEMM {s['gemm_ms']:.1f} ms, resize {s['resize_ms']:.1f} ms, other ops {s['other_ms']:.1f} ms "
+            f"(profiled wall {s['profiled_wall_ms']:.1f} ms)"
+        )
+
+    return [
+        f"Bounds: measured GEMM peak {peak['fp32']:.0f} GFLOP/s fp32, {peak['bf16']:.0f} GFLOP/s bf16.",
+        f"- repeat click: {dec['gflop']:.2f} GFLOP = {dec['gemm_at_fp32_peak_ms']:.1f} ms at the fp32 peak; "
+        f"measured {split(dec)}.",
+        f"- embedding: {emb['gflop']:.0f} GFLOP = {emb['gemm_at_fp32_peak_ms']:.0f} ms at the fp32 peak, "
+        f"{emb['gemm_at_bf16_peak_ms']:.0f} ms at the bf16 peak; fp32 {split(emb['fp32'])}; "
+        f"fast {split(emb['fast'])}; fast / fp32 if every GEMM ran at the bf16 peak: "
+        f"{emb['fast_over_fp32_if_gemm_at_bf16_peak']:.3f}.",
+    ]
 
 
 if __name__ == "__main__":
