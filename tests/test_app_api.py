@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,3 +159,18 @@ def test_two_clients_never_see_each_others_masks(random_app, examples):
     assert alone["b"].shape == (512, 512)
     for key in jobs:
         assert all(np.array_equal(mask, alone[key]) for mask in together[key])
+
+
+def test_readme_client_snippet_runs_as_written(random_app, capsys, monkeypatch):
+    """The README's gradio_client example, executed verbatim but for the server's address."""
+    repo = Path(__file__).resolve().parents[1]
+    blocks = re.findall(r"```python\n(.*?)```", (repo / "README.md").read_text(), flags=re.S)
+    snippet = next(block for block in blocks if "gradio_client" in block)
+    assert 'Client("http://127.0.0.1:7860/")' in snippet
+    monkeypatch.chdir(repo)  # the snippet opens examples/ by relative path
+    namespace: dict = {}
+    exec(snippet.replace("http://127.0.0.1:7860/", random_app.url), namespace)
+    image = np.asarray(Image.open(repo / ASTRONAUT))
+    assert namespace["labels"].shape == image.shape[:2] and namespace["labels"].dtype == np.uint8
+    printed = capsys.readouterr().out.strip().splitlines()[-1]  # gradio_client prints "Loaded as API" first
+    assert np.isfinite(float(printed.split()[0]))  # the mIoU
