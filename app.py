@@ -390,39 +390,18 @@ with gr.Blocks(title="fashiondemo: OCRNet vs SAM vs Fashionpedia", delete_cache=
         api_mask = gr.Image(format="png", label="mask (uint8 PNG, 255 = mask)", image_mode="L")
         api_panels = [gr.Image(format="png", label=f"{n} overlay") for n in ("OCRNet", "SAM", "GT")]
         api_json = gr.JSON(label="info")
-        api_buttons = [gr.Button() for _ in range(4)]
-    api_buttons[0].click(
-        api_ocrnet,
-        [api_image, api_source],
-        [api_labels, api_json],
-        api_name="ocrnet",
-        concurrency_id="ocrnet",
-        concurrency_limit=1,
-    )
-    api_buttons[1].click(
-        api_sam,
-        [api_image, api_source, api_prompts],
-        [api_mask, api_json],
-        api_name="sam",
-        concurrency_id="sam",
-        concurrency_limit=1,
-    )
-    api_buttons[2].click(
-        api_compare,
-        [api_image, api_source, api_prompts],
-        [*api_panels, api_json],
-        api_name="compare",
-        concurrency_id="compare",
-        concurrency_limit=1,
-    )
-    api_buttons[3].click(
-        api_everything,
-        [api_image, api_source],
-        [api_panels[1], api_json],
-        api_name="everything",
-        concurrency_id="sam",
-        concurrency_limit=1,
-    )
+        api_buttons = {name: gr.Button() for name in ("ocrnet", "sam", "compare", "everything")}
+    # (function, inputs, outputs, the queue it shares): each model's queue runs one request at a time.
+    endpoints = {
+        "ocrnet": (api_ocrnet, [api_image, api_source], [api_labels, api_json], "ocrnet"),
+        "sam": (api_sam, [api_image, api_source, api_prompts], [api_mask, api_json], "sam"),
+        "compare": (api_compare, [api_image, api_source, api_prompts], [*api_panels, api_json], "compare"),
+        "everything": (api_everything, [api_image, api_source], [api_panels[1], api_json], "sam"),
+    }
+    for name, (function, inputs, outputs, queue) in endpoints.items():
+        api_buttons[name].click(
+            function, inputs, outputs, api_name=name, concurrency_id=queue, concurrency_limit=1
+        )
     demo.load(lambda: HUB.status_markdown(), None, status_md, api_visibility="private")
 
 demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)

@@ -25,16 +25,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from _common import (
-    REPO,
     RESULTS_DIR,
     finish_record,
     markdown_table,
@@ -52,49 +48,14 @@ EXAMPLE = "synthetic #50001"
 POLL_S = 0.02
 
 
-def launch(args: list[str], env: dict, log: Path) -> tuple[subprocess.Popen, str]:
-    from appserver import free_port
-
-    port = free_port()
-    full_env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **env}
-    with open(log, "w") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(port), *args],
-            cwd=REPO,
-            env=full_env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    return process, f"http://127.0.0.1:{port}/"
-
-
-def seconds_to_first_200(process: subprocess.Popen, url: str, started: float, log: Path, timeout=180.0):
-    """Poll `url` every 20 ms (finer than tests/appserver.py's 0.2 s: here the delay is the figure)."""
-    while time.perf_counter() - started < timeout:
-        if process.poll() is not None:
-            raise RuntimeError(f"app exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=5) as response:
-            if response.status == 200:
-                return time.perf_counter() - started
-        time.sleep(POLL_S)
-    raise TimeoutError(f"{url} did not answer 200 within {timeout} s:\n{log.read_text()[-3000:]}")
-
-
 @contextlib.contextmanager
 def serving(args: list[str], env: dict):
-    """(process, url, seconds to first 200); the process is stopped afterwards."""
-    log = Path(tempfile.mkstemp(prefix="bench-app-", suffix=".log")[1])
-    started = time.perf_counter()
-    process, url = launch(args, env, log)
-    try:
-        yield process, url, seconds_to_first_200(process, url, started, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.unlink(missing_ok=True)
+    """(process, url, seconds from launch to the first 200); the process is stopped afterwards. Polled every
+    20 ms (finer than the tests' 0.2 s: here the delay is the figure)."""
+    from appserver import running_app
+
+    with running_app(*args, env=env, timeout=180, poll_s=POLL_S) as app:
+        yield app.process, app.url, app.start_seconds
 
 
 def write_file_weights(folder: Path) -> list[str]:

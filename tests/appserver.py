@@ -34,28 +34,38 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until_serving(url: str, process: subprocess.Popen, timeout: float, log: Path | None = None) -> float:
-    """Seconds until `url` answers 200; raises with the server's output if it dies or never answers."""
-    start = time.perf_counter()
+def wait_until_serving(
+    url: str,
+    process: subprocess.Popen,
+    timeout: float,
+    log: Path | None = None,
+    poll_s: float = 0.2,
+    started: float | None = None,
+) -> float:
+    """Seconds from `started` (default: now) until `url` answers 200, polled every `poll_s`; raises with the
+    server's output if it dies or never answers."""
+    start = time.perf_counter() if started is None else started
     while time.perf_counter() - start < timeout:
         if process.poll() is not None:
             output = log.read_text() if log else ""
             raise RuntimeError(f"app exited with {process.returncode}:\n{output[-5000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return time.perf_counter() - start
-        except OSError:
-            time.sleep(0.2)
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=5) as response:
+            if response.status == 200:
+                return time.perf_counter() - start
+        time.sleep(poll_s)
     raise TimeoutError(f"app did not serve {url} within {timeout} s")
 
 
 @contextlib.contextmanager
-def running_app(*args: str, env: dict | None = None, timeout: float = 120) -> Iterator[AppProcess]:
-    """A fresh app process started with `args` on a free port (its output in a log file); stopped after."""
+def running_app(
+    *args: str, env: dict | None = None, timeout: float = 120, poll_s: float = 0.2
+) -> Iterator[AppProcess]:
+    """A fresh app process started with `args` on a free port (its output in a log file); stopped after.
+    `.start_seconds` counts from just before the process is launched to its first 200."""
     port = free_port()
     full_env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
     log = Path(tempfile.mkstemp(prefix="fashiondemo-app-", suffix=".log")[1])
+    started = time.perf_counter()
     with open(log, "w") as sink:
         process = subprocess.Popen(
             [sys.executable, "app.py", "--port", str(port), *args],
@@ -67,7 +77,7 @@ def running_app(*args: str, env: dict | None = None, timeout: float = 120) -> It
         )
     url = f"http://127.0.0.1:{port}/"
     try:
-        seconds = wait_until_serving(url, process, timeout, log)
+        seconds = wait_until_serving(url, process, timeout, log, poll_s=poll_s, started=started)
         yield AppProcess(url, process, log, seconds)
     finally:
         process.terminate()
