@@ -3,6 +3,7 @@ uses it."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from segment_anything.modeling.image_encoder import Attention
@@ -92,3 +93,17 @@ def test_only_the_reduced_precision_path_is_blockwise():
     assert fp32_layers and all("forward" not in vars(m) for m in fp32_layers)  # segment_anything's code
     blockwise = sam_attention.blockwise_forward
     assert bf16_layers and all(vars(m)["forward"].__func__ is blockwise for m in bf16_layers)
+
+
+@pytest.mark.slow
+def test_vit_b_embedding_is_the_stock_bf16_embedding_bit_for_bit():
+    """At the real size (12 heads x 4096 tokens, 16 blocks of 256 queries), not only on the small layers."""
+    seg = SamSegmenter("vit_b", random_weights=True, precision="bf16", threads=2).load()
+    rgb = np.random.default_rng(0).integers(0, 256, size=(300, 200, 3), dtype=np.uint8)
+    blockwise = seg.cache.get(seg.precompute(rgb)).features.clone()
+    for layer in seg.model.image_encoder.modules():
+        if isinstance(layer, Attention):
+            del layer.forward  # back to segment_anything's own method
+    seg.cache.clear()
+    stock = seg.cache.get(seg.precompute(rgb)).features
+    assert torch.equal(blockwise, stock)
