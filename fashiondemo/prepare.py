@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import multiprocessing
 import os
 import re
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,19 +127,21 @@ def _work(task: tuple[dict, str, str, int]) -> tuple[int, str | None]:
     raw, out, split_name, max_side = task
     ann_path, image_dir, strict = _WORKER_SOURCE
     image_id = raw["images"][0]["id"]
-    try:
+
+    def convert() -> None:
         split = FashionpediaSplit(ann_path, image_dir, strict=strict, raw=raw)
         convert_pair(split, image_id, Path(out), split_name, max_side)
+
+    return _attempt(image_id, convert)
+
+
+def _attempt(image_id: int, convert: Callable[[], None]) -> tuple[int, str | None]:
+    """(image_id, None) when `convert` succeeds, (image_id, message) when the image fails on its own: the
+    errors that mean one bad image, not a broken run."""
+    try:
+        convert()
         return image_id, None
     except (ValueError, OSError) as exc:  # ImageLoadError and AnnotationError are ValueErrors
-        return image_id, str(exc)
-
-
-def _convert_here(data: FashionpediaSplit, image_id: int, out: str, split_name: str, max_side: int):
-    try:
-        convert_pair(data, image_id, Path(out), split_name, max_side)
-        return image_id, None
-    except (ValueError, OSError) as exc:
         return image_id, str(exc)
 
 
@@ -188,7 +192,9 @@ def prepare_split(
             tqdm(total=len(todo), desc=f"prepare {split_name}", unit="img", disable=not progress)
         )
         if workers <= 1 or len(todo) <= 1:
-            results = (_convert_here(data, i, str(out), split_name, max_side) for i in todo)
+            results = (
+                _attempt(i, functools.partial(convert_pair, data, i, out, split_name, max_side)) for i in todo
+            )
         else:
             # Workers are spawned, not forked: a fork of a process whose OpenCV/OpenMP thread pools are
             # running (any caller that already ran a model or resized an image) can deadlock in the child.
