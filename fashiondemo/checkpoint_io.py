@@ -19,6 +19,7 @@ import pickle
 import tempfile
 from pathlib import Path
 
+from fashiondemo.digests import default_file_mode
 from fashiondemo.weights import CorruptCheckpointError, MissingCheckpointError, UnsafeCheckpointError
 
 DEPLOY_FORMAT = "fashiondemo-ocrnet/1"
@@ -142,13 +143,6 @@ def load_deployable(path: str | os.PathLike, map_location="cpu") -> dict:
             f"export it with `python -m fashiondemo.export`"
         )
     return {"state_dict": checkpoint["state_dict"], "meta": meta}
-
-
-def default_file_mode() -> int:
-    """0o666 minus the process umask: what ``open()`` would give (``mkstemp`` makes private 0o600 files)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def save_atomic(obj, path: str | os.PathLike, *, check_weights_only: bool = False) -> Path:

@@ -69,13 +69,22 @@ def record_digests(path: Path, digests: dict[str, str]) -> None:
         atomic_write_text(sidecar_path(path), json.dumps(record, indent=1) + "\n")
 
 
+def default_file_mode() -> int:
+    """0o666 minus the process umask: what ``open()`` would give (``mkstemp`` makes private 0o600 files)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same dir + os.replace: readers see the old or the new file, never half."""
+    """Write via a temp file in the same dir + os.replace: readers see the old or the new file, never half.
+    The file gets the permissions ``open()`` would give it, not the temp file's private ones."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -70,7 +70,7 @@ def write_label_png(labels: np.ndarray, path: Path) -> None:
 
     from PIL import Image
 
-    from fashiondemo.checkpoint_io import default_file_mode
+    from fashiondemo.digests import default_file_mode
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)

@@ -34,6 +34,7 @@ import numpy as np
 
 from fashiondemo import compare
 from fashiondemo import masks as mk
+from fashiondemo.digests import atomic_write_bytes, atomic_write_text
 from fashiondemo.fashionpedia import AnnotationError, FashionpediaSplit
 from fashiondemo.images import ImageLoadError
 from fashiondemo.metrics import ConfusionMatrix
@@ -78,19 +79,6 @@ class OnceModel:
             return None
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write via a temp file in the same folder + os.replace, so a reader never sees half a file. Unlike
-    mkstemp-based writers the file gets the usual umask permissions: the page is meant to be shared."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def short_reason(reason: str) -> str:
     """A model's reason for one panel: its first line; the full text (how to fix it) is at the page's top."""
     first, _, rest = reason.strip().partition("\n")
@@ -119,7 +107,7 @@ def _encode(array: np.ndarray, fmt: str) -> bytes:
 
 def _save_panel(out: Path, row: ReviewRow, kind: str, rgb: np.ndarray) -> None:
     name = f"images/{row.image_id}_{kind}.jpg"
-    write_atomic(out / name, _encode(rgb, "JPEG"))
+    atomic_write_bytes(out / name, _encode(rgb, "JPEG"))
     row.panels[kind] = name
 
 
@@ -160,7 +148,7 @@ def review_image(
         row.notes["ocrnet"] = short_reason(ocrnet.reason)
     else:
         label_map = model.predict(rgb)
-        write_atomic(out / "labels" / f"{row.image_id}_ocrnet.png", _encode(label_map, "PNG"))
+        atomic_write_bytes(out / "labels" / f"{row.image_id}_ocrnet.png", _encode(label_map, "PNG"))
         picture, row.ocrnet_legend = compare.ocrnet_panel(rgb, label_map, random_weights=hub.random_weights)
         _save_panel(out, row, "ocrnet", picture)
         row.ocrnet = compare.ocrnet_vs_gt(label_map, gt)
@@ -203,7 +191,7 @@ def write_csv(path: Path, rows: list[ReviewRow]) -> None:
                 r.n_instances,
             ]
         )
-    write_atomic(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue())
 
 
 def _row_json(r: ReviewRow) -> dict:
@@ -337,8 +325,8 @@ def write_outputs(out: Path, page: ReviewPage, stats: dict) -> None:
         "ocrnet_over_images": stats["ocrnet_over_images"],
         "images": [_row_json(r) for r in page.rows],
     }
-    write_atomic(out / "review.json", json.dumps(document, indent=1, allow_nan=False) + "\n")
-    write_atomic(out / "review.html", render_page(page))
+    atomic_write_text(out / "review.json", json.dumps(document, indent=1, allow_nan=False) + "\n")
+    atomic_write_text(out / "review.html", render_page(page))
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> tuple[int, list[str]]:

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from fashiondemo.checkpoint_io import (
-    default_file_mode,
     load_deployable,
     safe_torch_load,
     save_atomic,
     training_checkpoint_globals,
 )
 from fashiondemo.classes import dataset_meta
+from fashiondemo.digests import default_file_mode
 from fashiondemo.weights import CorruptCheckpointError, MissingCheckpointError, UnsafeCheckpointError
 
 

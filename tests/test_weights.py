@@ -176,6 +176,12 @@ def test_hf_reference_format_and_offline_error(tmp_path):
     )
 
 
+def test_atomic_write_gives_the_usual_permissions(tmp_path):
+    target = tmp_path / "shared.json"
+    digests.atomic_write_text(target, "{}\n")
+    assert target.stat().st_mode & 0o777 == digests.default_file_mode()  # not mkstemp's private 0o600
+
+
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     target = tmp_path / "a.json"
     target.write_text("old")
