@@ -24,6 +24,18 @@ def chromium_available() -> bool:
     return shutil.which(CHROMIUM) is not None or os.path.exists(CHROMIUM)
 
 
+def require_chromium() -> None:
+    """Skip the calling test when there is no Chromium, or fail it where FASHIONDEMO_REQUIRE_BROWSER=1 (CI):
+    there a missing browser must not pass for a skipped test."""
+    import pytest
+
+    if chromium_available():
+        return
+    if os.getenv("FASHIONDEMO_REQUIRE_BROWSER") == "1":
+        pytest.fail("Chromium is required here (FASHIONDEMO_REQUIRE_BROWSER=1): apt-get install chromium")
+    pytest.skip(reason=f"no {CHROMIUM} on this machine (CI installs it: see .ci/run)")
+
+
 @contextlib.contextmanager
 def chromium() -> Iterator:
     """A headless Chromium (Playwright Browser) that is closed afterwards."""

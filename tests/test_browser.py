@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from browser import chromium, chromium_available, click_image, image_src, open_app
+from browser import chromium, click_image, image_src, open_app, require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-output" / "browser"
@@ -15,10 +14,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-output" / "browser"
 
 @pytest.fixture(scope="module")
 def browser():
-    if not chromium_available():
-        if os.getenv("FASHIONDEMO_REQUIRE_BROWSER") == "1":
-            pytest.fail("Chromium is required here (FASHIONDEMO_REQUIRE_BROWSER=1): apt-get install chromium")
-        pytest.skip(reason="no /usr/bin/chromium on this machine (CI installs it: see .ci/run)")
+    require_chromium()
     with chromium() as b:
         yield b
 

@@ -265,10 +265,9 @@ def test_render_page_escapes_everything_it_did_not_write():
 def test_sort_script_in_chromium(random_run):
     """Header clicks re-sort the rows; nothing is fetched from the network; every image loads."""
     sys.path.insert(0, str(Path(__file__).parent))
-    from browser import chromium, chromium_available
+    from browser import chromium, require_chromium
 
-    if not chromium_available():
-        pytest.skip("no Chromium here (CI installs it: see .ci/run)")
+    require_chromium()
     _, out, page = random_run
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     order = "[...document.querySelector('#review tbody').rows].map(r => +r.dataset.id)"
