@@ -18,7 +18,7 @@ Label agreement of each variant with the stock forward's argmax is measured on t
 Without --checkpoint the network has random weights (speed is the architecture's; agreement figures then only
 say how numerically stable the variant is on an untrained net: rerun with a trained checkpoint).
 Times: median (what a user waits) and minimum (the round least disturbed by other work on a shared machine);
-ratios of both. The bound: convolution FLOPs at this machine's best fp32 GEMM rate.
+ratios of both. The bound: the forward's FLOPs (bench/_roofline.py) at this machine's best fp32 GEMM rate.
 Prints a markdown table and writes bench/results/ocrnet.json. Target (issue 6): wrapper fp32 / stock raw
 forward <= 0.65 with identical labels.
 """
@@ -46,10 +46,14 @@ from _common import (
     start_record,
     verdict,
 )
-from _roofline import matmul_peak_gflops, time_split_ms
+from _roofline import gflop, matmul_peak_gflops, time_split_ms
 
 TARGET_RATIO = 0.65
 TIE_RELATIVE_MARGIN = 1e-3
+# The classifier-bias seed of the random network. Picked among 0..2 for the most varied label map (17 classes
+# at 512x512, the largest 53% of the pixels, vs 6 / 98% for seed 0): more near-ties make the agreement figures
+# harder to pass, not easier. Every run records the map's variety (bounds.stock_label_map).
+BIAS_SEED = 2
 CITYSCAPES_RESIZE = {"type": "Resize", "scale": (2048, 1024), "keep_ratio": True}
 
 
@@ -80,7 +84,7 @@ def random_checkpoint(folder: Path) -> Path:
     from fashiondemo.export import export
     from fashiondemo.mmcv_compat import register_mmseg_modules
     from fashiondemo.model_configs import REPORT_CONFIG, load_config
-    from fashiondemo.ocrnet import init_random_weights
+    from fashiondemo.ocrnet import calibrate_random_network, init_random_weights
 
     register_mmseg_modules()
     cfg = load_config(REPORT_CONFIG)
@@ -88,11 +92,8 @@ def random_checkpoint(folder: Path) -> Path:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = MODELS.build(cfg.model)
-        init_random_weights(model, seed=0)
-        calibrate(model)
-        for head in model.decode_head:
-            head.conv_seg.bias.data.normal_(0.0, 0.5)  # a few classes win somewhere
-    model.eval()
+    init_random_weights(model, seed=0)
+    calibrate_random_network(model, example_batch(), seed=BIAS_SEED)
     training = folder / "random.pth"
     meta = {"cfg": cfg.pretty_text, "experiment_name": f"{REPORT_CONFIG}_00000000_000000", "iter": 0}
     torch.save({"state_dict": model.state_dict(), "meta": {**meta, "dataset_meta": dataset_meta()}}, training)
@@ -100,21 +101,15 @@ def random_checkpoint(folder: Path) -> Path:
     return folder / "deploy.pth"
 
 
-def calibrate(model, size: int = 256) -> None:
-    """BatchNorm running statistics = the exact mean / variance of its inputs over the bundled examples."""
+def example_batch(size: int = 256):
+    """The bundled example images at size x size, normalised: what the random network is calibrated on."""
     import cv2
     import torch
 
     from fashiondemo.images import load_rgb
 
     paths = sorted((REPO / "examples").rglob("*.jpg"))
-    batch = torch.stack([normalised(cv2.resize(load_rgb(p), (size, size)))[0] for p in paths])
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None  # cumulative average: one batch gives its exact statistics
-    model.train()
-    with torch.no_grad():
-        model.encode_decode(batch, [{"img_shape": (size, size), "ori_shape": (size, size)}] * len(paths))
+    return torch.stack([normalised(cv2.resize(load_rgb(p), (size, size)))[0] for p in paths])
 
 
 def weights_digest(checkpoint: Path) -> str:
@@ -152,23 +147,6 @@ def normalised(rgb: np.ndarray):
     mean = torch.tensor([123.675, 116.28, 103.53]).view(-1, 1, 1)
     std = torch.tensor([58.395, 57.12, 57.375]).view(-1, 1, 1)
     return ((torch.from_numpy(rgb).permute(2, 0, 1).float() - mean) / std)[None]
-
-
-def conv_gflop(model, x, metas) -> float:
-    """FLOPs (2 x multiply-adds) of every convolution in one forward, in GFLOP: the bulk of OCRNet's work."""
-    import torch
-
-    total = [0]
-
-    def count(module, inputs, output):
-        total[0] += 2 * output.numel() * module.weight[0].numel()  # weight[0]: in/groups x kh x kw
-
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
-    with torch.no_grad():
-        model.encode_decode(x, metas)
-    for hook in hooks:
-        hook.remove()
-    return total[0] / 1e9
 
 
 def bench_size(rgb, checkpoint, repeats, cityscapes):
@@ -216,7 +194,7 @@ def bench_size(rgb, checkpoint, repeats, cityscapes):
             inference_model(upsizing, bgr).pred_sem_seg.data[0].byte().numpy()
         )
     labels = {name: fn() for name, fn in variants.items()}  # warm-up + labels
-    labels["conv_gflop"] = conv_gflop(stock, x, metas)
+    labels["gflop"] = gflop(lambda: stock.encode_decode(x, metas))  # convolutions + matrix products
     labels["relative_margin"] = relative_margin
     labels["fp32_logit_error"] = fp32_logit_error
     times = {name: [] for name in variants}
@@ -309,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             height, width = (int(v) for v in size.lower().split("x"))
             rgb = cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA)
             times, labels = bench_size(rgb, checkpoint, args.repeats, not args.skip_cityscapes)
-            gflop = labels.pop("conv_gflop")
+            forward_gflop = labels.pop("gflop")
             split = labels.pop("time_split_ms")
             logit_error = labels.pop("fp32_logit_error")
             _, counts = np.unique(labels[STOCK], return_counts=True)
@@ -322,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                         "top_class_share": round(counts.max() / counts.sum(), 3),
                     },
                     "fp32_max_relative_logit_error": logit_error,
-                    "conv_gflop": round(gflop, 1),
+                    "gflop": round(forward_gflop, 1),
                     "time_split_ms": split,
                 }
             )
@@ -330,12 +308,12 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(entry)
                 rows.append(table_row(entry))
     wrapper = [r for r in results if r["variant"] == WRAPPER]
-    # What bounds the fp32 wrapper: its convolutions' FLOPs at this machine's best GEMM rate.
+    # What bounds the fp32 wrapper: its FLOPs (nearly all convolutions) at this machine's best GEMM rate.
     peak = matmul_peak_gflops()
     for bound, entry in zip(bounds, wrapper, strict=True):
         bound["matmul_peak_gflops"] = round(peak, 1)
-        bound["conv_time_at_peak_s"] = round(bound["conv_gflop"] / peak, 3)
-        bound["wrapper_fp32_share_of_peak"] = round(bound["conv_time_at_peak_s"] / entry["min_s"], 3)
+        bound["time_at_peak_s"] = round(bound["gflop"] / peak, 3)
+        bound["wrapper_fp32_share_of_peak"] = round(bound["time_at_peak_s"] / entry["min_s"], 3)
     record.update(
         weights=weights,
         weights_sha256=sha,
@@ -382,8 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for bound in bounds:
         print(
-            f"{bound['size'][0]}x{bound['size'][1]}: convolutions {bound['conv_gflop']} GFLOP, "
-            f"{bound['conv_time_at_peak_s']} s at the measured fp32 GEMM peak {bound['matmul_peak_gflops']} "
+            f"{bound['size'][0]}x{bound['size'][1]}: {bound['gflop']} GFLOP, "
+            f"{bound['time_at_peak_s']} s at the measured fp32 GEMM peak {bound['matmul_peak_gflops']} "
             f"GFLOP/s; the fastest fp32 wrapper round: {100 * bound['wrapper_fp32_share_of_peak']:.0f}% of it"
         )
         label_map = bound["stock_label_map"]

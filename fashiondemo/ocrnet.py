@@ -320,6 +320,31 @@ def init_random_weights(model, seed: int = 0) -> None:
         _quiet_init_weights(model)
 
 
+def calibrate_random_network(model, images, seed: int = 0) -> None:
+    """Make a randomly initialised segmentor behave like a trained one's numbers (tests and benchmarks).
+
+    An untrained network's eval-mode BatchNorm (mean 0, variance 1) lets activations compound layer after
+    layer, and its argmax is one class everywhere, so "same labels" would hold trivially. Here every
+    BatchNorm's running statistics become the exact mean and variance of its inputs over `images` (N, 3, H, W,
+    normalised as the data preprocessor does), and the classifiers' biases are spread (normal, std 0.5, from
+    `seed`) so that several classes win somewhere. The caller's random state is left alone; the model ends in
+    eval mode.
+    """
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None  # cumulative average: one batch gives its exact statistics
+    size = tuple(images.shape[-2:])
+    model.train()
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        model.encode_decode(images, [{"img_shape": size, "ori_shape": size}] * len(images))
+        torch.manual_seed(seed)
+        for head in model.decode_head:
+            head.conv_seg.bias.data.normal_(0.0, 0.5)
+    model.eval()
+
+
 def _quiet_init_weights(model) -> None:
     from mmengine.logging import MMLogger
 

@@ -10,7 +10,12 @@ import torch
 
 from fashiondemo.dataset import limited_size
 from fashiondemo.model_configs import TINY_CONFIG, load_config
-from fashiondemo.ocrnet import MissingCheckpointError, OcrnetSegmenter, init_random_weights
+from fashiondemo.ocrnet import (
+    MissingCheckpointError,
+    OcrnetSegmenter,
+    calibrate_random_network,
+    init_random_weights,
+)
 
 pytestmark = pytest.mark.slow
 TEST_MAX_SIDE = 128  # the tiny config's LimitLongSide
@@ -37,17 +42,9 @@ def _random_model():
         torch.manual_seed(1)
         model = MODELS.build(cfg.model)
     init_random_weights(model, seed=1)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None  # cumulative average over the calibration batch
     batch = torch.stack([_normalised(_image(96, 96, seed=100 + i)) for i in range(4)])
-    model.train()
-    with torch.no_grad(), torch.random.fork_rng(devices=[]):
-        model.encode_decode(batch, [{"img_shape": (96, 96), "ori_shape": (96, 96)}] * 4)
-        torch.manual_seed(1)
-        for head in model.decode_head:
-            head.conv_seg.bias.data.normal_(0.0, 0.5)  # a few classes win somewhere
-    return cfg, model.eval()
+    calibrate_random_network(model, batch, seed=1)
+    return cfg, model
 
 
 def _normalised(rgb: np.ndarray) -> torch.Tensor:
