@@ -21,30 +21,20 @@ repeat / first <= 0.02, fast / fp32 embedding <= 0.45 with mask IoU >= 0.98.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import os
-import platform
-import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import REPO, RESULTS_DIR, finish_record, median, p90, start_record
+from _roofline import gflop, matmul_peak_gflops, time_split_ms
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from fashiondemo.images import load_rgb
+from fashiondemo.sam import SamSegmenter
+from fashiondemo.sam_precision import describe_cpu, resolve_precision
 
-from fashiondemo.digests import atomic_write_text  # noqa: E402
-from fashiondemo.images import load_rgb  # noqa: E402
-from fashiondemo.sam import SamSegmenter  # noqa: E402
-from fashiondemo.sam_precision import describe_cpu, resolve_precision  # noqa: E402
-
-sys.path.insert(0, str(REPO / "bench"))
-from _roofline import gflop, matmul_peak_gflops, time_split_ms  # noqa: E402
-
-RESULTS = REPO / "bench" / "results" / "sam.json"
+RESULTS = RESULTS_DIR / "sam.json"
 DEFAULT_IMAGE = REPO / "examples" / "photos" / "astronaut_eileen_collins.jpg"
 TARGETS = {
     "repeat_click_median_ms": 50.0,
@@ -89,10 +79,6 @@ def fixed_prompts(shape) -> list[dict]:
         {"box": [w * 0.2, h * 0.2, w * 0.7, h * 0.9]},
         {"box": [w * 0.1, h * 0.1, w * 0.4, h * 0.5], "points": [[w * 0.25, h * 0.3]]},
     ]
-
-
-def percentile(values, q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
 
 
 def click_latency(seg: SamSegmenter, rgb: np.ndarray, clicks: list[dict], desc: str) -> list[float]:
@@ -177,6 +163,7 @@ def bounds(segs: dict[str, SamSegmenter], default: str, rgb: np.ndarray, click: 
         segs[name].cache.clear()
         segs[name].precompute(rgb)
 
+    # Counted on the fp32 path: FlopCounterMode's einsum decomposition fails under bf16 autocast.
     encoder_gflop = gflop(lambda: embedding("fp32"))
     split = {name: time_split_ms(lambda n=name: embedding(n), repeats=1, warm_up=False) for name in segs}
     at_bf16_peak_ms = encoder_gflop / peaks["bf16"] * 1e3
@@ -190,7 +177,7 @@ def bounds(segs: dict[str, SamSegmenter], default: str, rgb: np.ndarray, click: 
             "gemm_at_bf16_peak_ms": at_bf16_peak_ms,
             "fp32": split["fp32"],
             "fast": split["fast"],
-            "fast_over_fp32_if_gemm_at_bf16_peak": fast_floor_ms / statistics.median(embed["fp32"]),
+            "fast_over_fp32_if_gemm_at_bf16_peak": fast_floor_ms / median(embed["fp32"]),
         },
     }
 
@@ -211,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
-    load_before = os.getloadavg()
+    record = start_record("sam", __file__, argv)
     rgb = load_image(args.image, args.long_side)
     warm = np.ascontiguousarray(rgb[::-1])  # another image of the same size: warms up every code path
     clicks = make_clicks(rgb.shape, args.clicks)
@@ -236,58 +223,48 @@ def main(argv: list[str] | None = None) -> int:
 
     figures = {}
     for name in segs:
-        med = statistics.median(repeat[name])
+        med = median(repeat[name])
         figures[name] = {
             "repeat_click_median_ms": med,
-            "repeat_click_p90_ms": percentile(repeat[name], 90),
+            "repeat_click_p90_ms": p90(repeat[name]),
             # the least contended click: a lower bound when other processes share the cores
             "repeat_click_min_ms": min(repeat[name]),
             "first_click_ms": first[name],
             "repeat_over_first": med / first[name],
-            "embedding_median_ms": statistics.median(embed[name]),
+            "embedding_median_ms": median(embed[name]),
             "embedding_runs_ms": embed[name],
         }
     ratio = figures["fast"]["embedding_median_ms"] / figures["fp32"]["embedding_median_ms"]
-    record = {
-        "bench": "sam",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": "python bench/bench_sam.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "torch": __import__("torch").__version__,
-            "cpu": describe_cpu(),
-            "torch_threads": args.threads,
-            "loadavg_before": load_before,
-            "loadavg_after": os.getloadavg(),
-        },
-        "setup": {
-            "variant": args.variant,
-            "weights": "random (seed 0): speed is the architecture's; masks are meaningless",
-            "image": f"{args.image.relative_to(REPO) if args.image.is_relative_to(REPO) else args.image}",
-            "image_hw": list(rgb.shape[:2]),
-            "clicks": args.clicks,
-            "embed_repeats": args.embed_repeats,
-            "fast_path": args.fast,
-            "auto_precision_here": auto_precision,
-        },
-        "fp32": figures["fp32"],
-        "fast": figures["fast"],
-        "fast_over_fp32_embedding": ratio,
-        "fidelity": fid,
-        "bounds": bound,
-        "default_path": default,
-        "targets": TARGETS,
-        "met": {
-            "repeat_click_median_ms": figures[default]["repeat_click_median_ms"]
-            <= TARGETS["repeat_click_median_ms"],
-            "repeat_over_first": figures[default]["repeat_over_first"] <= TARGETS["repeat_over_first"],
-            "fast_over_fp32": ratio <= TARGETS["fast_over_fp32"],
-            "mask_iou": fid["mask_iou_min"] >= TARGETS["mask_iou"],
-        },
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, json.dumps(record, indent=1) + "\n")
+    record["machine"].update(cpu_features=describe_cpu(), torch_threads=args.threads)
+    record.update(
+        {
+            "setup": {
+                "variant": args.variant,
+                "weights": "random (seed 0): speed is the architecture's; masks are meaningless",
+                "image": f"{args.image.relative_to(REPO) if args.image.is_relative_to(REPO) else args.image}",
+                "image_hw": list(rgb.shape[:2]),
+                "clicks": args.clicks,
+                "embed_repeats": args.embed_repeats,
+                "fast_path": args.fast,
+                "auto_precision_here": auto_precision,
+            },
+            "fp32": figures["fp32"],
+            "fast": figures["fast"],
+            "fast_over_fp32_embedding": ratio,
+            "fidelity": fid,
+            "bounds": bound,
+            "default_path": default,
+            "targets": TARGETS,
+            "met": {
+                "repeat_click_median_ms": figures[default]["repeat_click_median_ms"]
+                <= TARGETS["repeat_click_median_ms"],
+                "repeat_over_first": figures[default]["repeat_over_first"] <= TARGETS["repeat_over_first"],
+                "fast_over_fp32": ratio <= TARGETS["fast_over_fp32"],
+                "mask_iou": fid["mask_iou_min"] >= TARGETS["mask_iou"],
+            },
+        }
+    )
+    finish_record(record, args.out)
     print(markdown(record))
     print(f"\nwrote {args.out}")
     return 0
@@ -300,12 +277,11 @@ def markdown(r: dict) -> str:
     def row(label, a="", b="", target="", ok=None):
         return f"| {label} | {a} | {b} | {target} | {'' if ok is None else yes[ok]} |"
 
-    cpu = r["machine"]["cpu"]
-    setup = r["setup"]
+    machine, setup = r["machine"], r["setup"]
     lines = [
-        f"SAM {setup['variant']} (random weights), {r['machine']['torch_threads']} torch threads, image "
-        f"{setup['image_hw'][1]}x{setup['image_hw'][0]}, CPU: {cpu['model']} "
-        f"(flags: {', '.join(cpu['flags'])}); "
+        f"SAM {setup['variant']} (random weights), {machine['torch_threads']} torch threads, image "
+        f"{setup['image_hw'][1]}x{setup['image_hw'][0]}, CPU: {machine['cpu']} "
+        f"(flags: {', '.join(machine['cpu_features']['flags'])}); "
         f"default path here: {r['default_path']} (precision 'auto' = {setup['auto_precision_here']})",
         "",
         f"| figure | fp32 | {setup['fast_path']} fast path | target | met (default path) |",
@@ -356,7 +332,7 @@ def markdown(r: dict) -> str:
         f"Fidelity is meaningful: the compared masks cover {fid['mask_area_fraction_min']:.2f} to "
         f"{fid['mask_area_fraction_max']:.2f} of the image, and masks from different prompts overlap with "
         f"median IoU {fid['cross_prompt_iou_median']:.2f}. Load average before / after: "
-        f"{r['machine']['loadavg_before'][0]:.2f} / {r['machine']['loadavg_after'][0]:.2f}.",
+        f"{r['load_average_before_1_5_15min'][0]:.2f} / {r['load_average_after_1_5_15min'][0]:.2f}.",
         "",
         *bounds_lines(r["bounds"]),
     ]
